@@ -1,0 +1,3 @@
+//! Backends: kernels for each kind of device.
+pub mod cpu;
+pub mod cuda;

@@ -1,0 +1,175 @@
+//! Operators. Each op is defined once: shape and dtype inference, the forward kernel dispatch,
+//! the backward rule, and the MXNet operator name and attributes it exports as. The eager path
+//! (`apply`), autograd, the graph executor and symbol-JSON export all use these definitions.
+use crate::autograd;
+use crate::layout::Shape;
+use crate::{DType, Error, Result, Tensor};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+pub mod attrs;
+pub mod elementwise;
+pub mod index;
+pub mod linalg;
+pub mod nn;
+pub mod random;
+pub mod reduce;
+pub mod shape;
+pub mod view;
+
+pub use attrs::{Attr, Attrs};
+
+/// What inference knows of a value: its shape and dtype.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    pub shape: Shape,
+    pub dtype: DType,
+}
+
+impl Meta {
+    pub fn new(shape: Shape, dtype: DType) -> Meta {
+        Meta { shape, dtype }
+    }
+    pub fn of(t: &Tensor) -> Meta {
+        Meta {
+            shape: t.shape().clone(),
+            dtype: t.dtype(),
+        }
+    }
+}
+
+pub trait Op: Send + Sync + 'static {
+    /// The name the registry knows it by (for most ops, MXNet 2.x's name without `_npi_`).
+    fn name(&self) -> &'static str;
+    /// The MXNet 1.x operator name written to symbol JSON.
+    fn mxnet_name(&self) -> &'static str {
+        self.name()
+    }
+    /// The attributes, as written to symbol JSON and read back by the op's builder.
+    fn attrs(&self) -> Attrs {
+        Attrs::default()
+    }
+    /// Output shapes and dtypes from input ones.
+    fn infer(&self, inputs: &[Meta]) -> Result<Vec<Meta>>;
+    /// Compute the outputs.
+    fn forward(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+    /// Ops whose outputs carry no gradient (comparisons, argmax, ...) are never recorded.
+    fn differentiable(&self) -> bool {
+        true
+    }
+    /// Gradients of the inputs from the gradients of the outputs (`None`: zero / not needed).
+    /// Written with tensor ops, so that with `create_graph` the backward pass is itself recorded.
+    fn backward(&self, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>>;
+}
+
+/// What a backward rule sees of the forward call.
+pub struct Ctx<'a> {
+    pub op: &'a Arc<dyn Op>,
+    pub inputs: &'a [Tensor],
+    pub outputs: &'a [Tensor],
+}
+
+impl Ctx<'_> {
+    pub fn input(&self, i: usize) -> &Tensor {
+        &self.inputs[i]
+    }
+    /// Output `i`. When the backward pass is being recorded (higher-order gradients), the saved
+    /// output has no link to the inputs, so it is recomputed from them under recording.
+    pub fn output(&self, i: usize) -> Result<Tensor> {
+        if autograd::is_recording() && self.inputs.iter().any(|t| t.entry().is_some()) {
+            let refs: Vec<&Tensor> = self.inputs.iter().collect();
+            let mut outs = apply(self.op.clone(), &refs)?;
+            return Ok(outs.swap_remove(i));
+        }
+        Ok(self.outputs[i].clone())
+    }
+}
+
+fn check_devices(op: &str, inputs: &[&Tensor]) -> Result<()> {
+    if let Some(first) = inputs.first() {
+        if let Some(t) = inputs.iter().find(|t| t.device() != first.device()) {
+            return Err(Error::value(
+                op,
+                format!(
+                    "inputs are on different devices ({} and {}): copy them to one first",
+                    first.device(),
+                    t.device()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Run an op eagerly, recording it for autograd when some input needs a gradient.
+pub fn apply(op: Arc<dyn Op>, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+    check_devices(op.name(), inputs)?;
+    let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+    let outs = op.forward(&owned)?;
+    if op.differentiable()
+        && autograd::is_recording()
+        && owned
+            .iter()
+            .any(|t| t.entry().is_some_and(|e| e.needs_grad()))
+    {
+        autograd::record(op, &owned, &outs);
+    }
+    Ok(outs)
+}
+
+/// `apply` for an op with one output.
+pub fn apply1(op: Arc<dyn Op>, inputs: &[&Tensor]) -> Result<Tensor> {
+    Ok(apply(op, inputs)?.swap_remove(0))
+}
+
+/// Makes an op from attributes (Python keyword arguments, or a symbol-JSON node).
+pub type Builder = fn(&Attrs) -> Result<Arc<dyn Op>>;
+
+pub type Registry = HashMap<&'static str, Builder>;
+
+pub fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut r = Registry::new();
+        elementwise::register(&mut r);
+        view::register(&mut r);
+        shape::register(&mut r);
+        reduce::register(&mut r);
+        linalg::register(&mut r);
+        index::register(&mut r);
+        nn::register(&mut r);
+        random::register(&mut r);
+        r
+    })
+}
+
+/// The op registered as `name`, built with `attrs`.
+pub fn build(name: &str, attrs: &Attrs) -> Result<Arc<dyn Op>> {
+    match registry().get(name) {
+        Some(b) => b(attrs),
+        None => Err(Error::Unsupported(format!(
+            "operator {name} is not known to mxgluon"
+        ))),
+    }
+}
+
+/// Run the op registered as `name` on `inputs`.
+pub fn invoke(name: &str, inputs: &[&Tensor], attrs: &Attrs) -> Result<Vec<Tensor>> {
+    apply(build(name, attrs)?, inputs)
+}
+
+/// Sum `g` down to `shape`: the gradient of a broadcast.
+pub fn unbroadcast(g: Tensor, shape: &[usize]) -> Result<Tensor> {
+    if g.shape().as_slice() == shape {
+        return Ok(g);
+    }
+    let lead = g.ndim() - shape.len();
+    let mut axes: Vec<isize> = (0..lead as isize).collect();
+    for (i, &d) in shape.iter().enumerate() {
+        if d == 1 && g.shape()[lead + i] != 1 {
+            axes.push((lead + i) as isize);
+        }
+    }
+    let s = g.sum_axes(&axes, false)?;
+    s.reshape(shape)
+}

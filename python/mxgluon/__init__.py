@@ -1,0 +1,15 @@
+"""mxgluon: the Gluon API of Apache MXNet on a Rust core. ``import mxgluon as mx``."""
+from . import _core
+from . import base
+from .base import MXNetError
+from . import device
+from .device import Context, Device, cpu, cpu_pinned, gpu, num_gpus, current_device, current_context
+from . import numpy as np
+from . import numpy_extension as npx
+from . import ndarray as nd
+from . import ndarray
+from . import autograd
+from .numpy import random
+
+context = device
+__version__ = _core.__version__

@@ -1,0 +1,2 @@
+"""``mx.nd``: MXNet 1.x's NDArray namespace, a thin layer over the same tensors."""
+from .ndarray import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+"""``mx.np.random`` (filled in by its own change)."""
