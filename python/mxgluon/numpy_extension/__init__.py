@@ -1,2 +1,5 @@
 """``mx.npx``: MXNet's operators beyond NumPy."""
 from ._ops import *  # noqa: F401,F403
+from ._nn import *  # noqa: F401,F403
+from ._index import *  # noqa: F401,F403
+from ._sort import *  # noqa: F401,F403

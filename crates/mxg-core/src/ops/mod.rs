@@ -15,6 +15,7 @@ pub mod nn;
 pub mod random;
 pub mod reduce;
 pub mod shape;
+pub mod sort;
 pub mod view;
 
 pub use attrs::{Attr, Attrs};
@@ -135,6 +136,7 @@ pub fn registry() -> &'static Registry {
         view::register(&mut r);
         shape::register(&mut r);
         reduce::register(&mut r);
+        sort::register(&mut r);
         linalg::register(&mut r);
         index::register(&mut r);
         nn::register(&mut r);
