@@ -9,10 +9,7 @@ from . import numpy_extension as npx
 from . import ndarray as nd
 from . import ndarray
 from . import autograd
-
+from . import random
 
 context = device
 __version__ = _core.__version__
-from . import random as _mx_random  # noqa: E402
-
-random = _mx_random
