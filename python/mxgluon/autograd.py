@@ -1,7 +1,7 @@
 """Automatic differentiation: ``record``, ``pause``, ``backward``, ``grad`` and custom ``Function``."""
 from . import _core
 from .base import MXNetValueError
-from .numpy.multiarray import _wrap, ndarray
+from .numpy.multiarray import _wrap, _wrap_out, ndarray
 
 
 class _Scope:
@@ -136,4 +136,4 @@ class Function:
         raise NotImplementedError("Function subclasses define backward")
 
     def __call__(self, *inputs):
-        return _core.custom_function(self, list(inputs))
+        return _wrap_out(_core.custom_function(self, [x._t for x in inputs]), type(inputs[0]))

@@ -6,7 +6,9 @@ use mxg_core::{CpuStorage, DType, Device, Error, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyEllipsis, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
 
+mod dlpack;
 mod errors;
+mod function;
 use errors::{guard, to_py};
 
 /// A handle on a core tensor. The Python `ndarray` classes wrap it.
@@ -242,7 +244,7 @@ fn invoke(
     outputs(py, outs)
 }
 
-fn outputs(py: Python<'_>, mut outs: Vec<Tensor>) -> PyResult<Py<PyAny>> {
+pub(crate) fn outputs(py: Python<'_>, mut outs: Vec<Tensor>) -> PyResult<Py<PyAny>> {
     if outs.len() == 1 {
         return Ok(Py::new(py, wrap(outs.swap_remove(0)))?.into_any());
     }
@@ -485,6 +487,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(in_graph, m)?)?;
     m.add_function(wrap_pyfunction!(detach, m)?)?;
     m.add_function(wrap_pyfunction!(backward, m)?)?;
+    m.add_function(wrap_pyfunction!(function::custom_function, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::to_dlpack, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

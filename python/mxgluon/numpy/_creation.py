@@ -7,7 +7,12 @@ from .. import _core
 from ..device import as_device
 from .multiarray import _wrap, dtype_name, from_numpy, ndarray
 
-__all__ = ["array", "asarray", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like"]
+__all__ = ["from_dlpack", "array", "asarray", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like"]
+
+
+def from_dlpack(x):
+    """An array copied from a DLPack capsule or from any object with ``__dlpack__`` (NumPy, PyTorch, ...)."""
+    return _wrap(_core.from_dlpack(x))
 
 
 def _shape(shape):

@@ -243,6 +243,16 @@ class ndarray:
             a = a.copy()
         return a
 
+    def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this array's memory (CPU arrays)."""
+        if copy:
+            return self.copy().__dlpack__()
+        return _core.to_dlpack(self._t)
+
+    def __dlpack_device__(self):
+        kind, dev_id = self._t.device
+        return (1 if kind == "cpu" else 2, dev_id)
+
     def item(self, *args):
         a = self.asnumpy()
         return a.item(*args)

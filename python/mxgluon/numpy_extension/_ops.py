@@ -1,7 +1,18 @@
 """npx operators: reshape with MXNet's codes, stop_gradient, waitall, set_np/reset_np, ..."""
 from ..numpy.multiarray import as_array, invoke
 
-__all__ = ["reshape", "stop_gradient", "waitall", "set_np", "reset_np", "is_np_array", "is_np_shape", "batch_flatten"]
+__all__ = ["from_dlpack", "to_dlpack_for_read", "to_dlpack_for_write", "reshape", "stop_gradient", "waitall", "set_np", "reset_np", "is_np_array", "is_np_shape", "batch_flatten"]
+
+
+from ..numpy._creation import from_dlpack  # noqa: E402
+
+
+def to_dlpack_for_read(data):
+    """A DLPack capsule sharing ``data``'s memory."""
+    return data.__dlpack__()
+
+
+to_dlpack_for_write = to_dlpack_for_read
 
 
 def reshape(a, newshape, reverse=False, order="C"):
