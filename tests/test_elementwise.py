@@ -509,3 +509,13 @@ def test_comparisons_with_out_of_range_int_scalars():
     onp.testing.assert_array_equal((b < 2).asnumpy(), [True, True])
     onp.testing.assert_array_equal((b == 1).asnumpy(), [True, False])
     onp.testing.assert_array_equal((b > -1).asnumpy(), [True, True])
+
+
+def test_float_floor_divide_matches_numpy_at_rounding_edges():
+    a = onp.array([1.0, -1.0, 0.3, 7.0, -0.0, 1.0, 2.0], dtype="float64")
+    b = onp.array([0.1, 0.1, 0.1, -0.7, 3.0, 0.0, -0.0], dtype="float64")
+    with onp.errstate(all="ignore"):
+        expected = onp.floor_divide(a, b)
+    res = mx.np.floor_divide(mx.np.array(a), mx.np.array(b)).asnumpy()
+    onp.testing.assert_array_equal(res, expected)
+    onp.testing.assert_array_equal(onp.signbit(res), onp.signbit(expected))
