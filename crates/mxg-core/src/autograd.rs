@@ -83,6 +83,30 @@ pub struct Node {
     num_outputs: usize,
 }
 
+/// Dropping the last handle on a long chain of nodes would recurse once per node (each node owns
+/// its inputs' nodes) and overflow the stack for deep graphs (100k-step loops, long RNNs). Unlink
+/// the chain with an explicit stack instead.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut stack: Vec<Arc<Node>> = Vec::new();
+        take_input_nodes(&mut self.input_entries, &mut stack);
+        while let Some(n) = stack.pop() {
+            // Only the last owner takes the node apart; it is then dropped with no inputs left.
+            if let Ok(mut node) = Arc::try_unwrap(n) {
+                take_input_nodes(&mut node.input_entries, &mut stack);
+            }
+        }
+    }
+}
+
+fn take_input_nodes(entries: &mut Vec<Option<Entry>>, stack: &mut Vec<Arc<Node>>) {
+    for e in entries.drain(..) {
+        if let Some(Entry::Out(n, _)) = e {
+            stack.push(n);
+        }
+    }
+}
+
 /// Where a tensor's value comes from, for autograd.
 #[derive(Clone)]
 pub enum Entry {
@@ -327,4 +351,32 @@ pub fn backward(
         }
     }
     Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::elementwise::Bin;
+    use crate::DType;
+
+    #[test]
+    fn deep_graphs_drop_and_backprop_without_recursion() {
+        let x = Tensor::scalar(1.0, DType::F64);
+        mark_variable(&x, None, GradReq::Write);
+        let prev = set_recording(true);
+        let mut y = x.clone();
+        for _ in 0..200_000 {
+            y = y.scalar_op(Bin::Add, 1.0, false).unwrap();
+        }
+        set_recording(prev);
+        drop(y); // an unused deep graph
+        let prev = set_recording(true);
+        let mut y = x.clone();
+        for _ in 0..200_000 {
+            y = y.scalar_op(Bin::Mul, 1.0, false).unwrap();
+        }
+        set_recording(prev);
+        backward(&[y], &[None], None, false, false, true).unwrap();
+        assert_eq!(grad_of(&x).unwrap().to_f64_vec().unwrap(), vec![1.0]);
+    }
 }

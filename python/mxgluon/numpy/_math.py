@@ -14,7 +14,7 @@ _BINARY = {
 }
 
 _UNARY = {
-    "negative": "negative", "absolute": "absolute", "abs": "absolute", "fabs": "absolute", "sign": "sign",
+    "negative": "negative", "absolute": "absolute", "abs": "absolute", "sign": "sign",
     "square": "square", "floor": "floor", "ceil": "ceil", "rint": "rint", "trunc": "trunc", "fix": "fix",
     "logical_not": "logical_not", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite", "sqrt": "sqrt",
     "cbrt": "cbrt", "reciprocal": "reciprocal", "exp": "exp", "expm1": "expm1", "log": "log", "log2": "log2",
@@ -24,7 +24,7 @@ _UNARY = {
     "radians": "radians", "rad2deg": "degrees", "deg2rad": "radians",
 }
 
-__all__ = list(_BINARY) + list(_UNARY) + ["round", "around", "clip", "where", "positive"]
+__all__ = list(_BINARY) + list(_UNARY) + ["fabs", "round", "around", "clip", "where", "positive"]
 
 
 def _make_binary(name, op):
@@ -60,6 +60,14 @@ for _n, _op in _BINARY.items():
 for _n, _op in _UNARY.items():
     globals()[_n] = _make_unary(_n, _op)
 del _n, _op
+
+
+def fabs(x, out=None, **kwargs):
+    """Absolute values as floats (integer inputs give float32, MXNet's default float)."""
+    x = as_array(x)
+    if x._t.dtype not in ("float16", "bfloat16", "float32", "float64"):
+        x = x.astype("float32")
+    return _store(invoke("absolute", [x]), out)
 
 
 def positive(x, out=None):

@@ -387,11 +387,26 @@ impl BinaryScalar {
             DType::F32
         } else if x == DType::Bool && !self.op.is_predicate() {
             DType::I64
+        } else if self.op.is_predicate() && !int_fits(self.scalar, x) {
+            // `uint8_array > -1`, `bool_array < 2`: compare exactly rather than wrap the scalar.
+            DType::I64
         } else {
             x
         };
         self.op.work_dtype(promoted)
     }
+}
+
+/// Whether the integer `v` is a value of the integer (or bool) dtype `d`.
+fn int_fits(v: f64, d: DType) -> bool {
+    let (lo, hi) = match d {
+        DType::Bool => (0.0, 1.0),
+        DType::U8 => (0.0, 255.0),
+        DType::I8 => (-128.0, 127.0),
+        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        _ => return true,
+    };
+    (lo..=hi).contains(&v)
 }
 
 impl Op for BinaryScalar {
@@ -1093,4 +1108,20 @@ pub fn register(r: &mut Registry) {
             max: a.opt_float("clip", "a_max")?,
         }))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_with_out_of_range_int_scalars() {
+        let u = Tensor::from_vec(vec![0u8, 5, 255], &[3]).unwrap();
+        let gt = u.scalar_op(Bin::Gt, -1.0, false).unwrap();
+        assert_eq!(gt.to_vec::<bool>().unwrap(), vec![true, true, true]);
+        let b = Tensor::from_vec(vec![true, false], &[2]).unwrap();
+        let lt = b.scalar_op(Bin::Lt, 2.0, false).unwrap();
+        assert_eq!(lt.to_vec::<bool>().unwrap(), vec![true, true]);
+        assert_eq!(lt.dtype(), DType::Bool);
+    }
 }

@@ -228,9 +228,27 @@ macro_rules! float {
             fn div(a: Self, b: Self) -> Self {
                 a / b
             }
+            /// NumPy's `npy_floor_divide`: from `fmod`, so that `1.0 // 0.1 == 9.0` (the
+            /// rounded quotient `1.0 / 0.1` is exactly 10).
             #[inline]
             fn floordiv(a: Self, b: Self) -> Self {
-                (a / b).floor()
+                if b == 0.0 {
+                    return a / b;
+                }
+                let m = a % b;
+                let mut div = (a - m) / b;
+                if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+                    div -= 1.0;
+                }
+                if div == 0.0 {
+                    return (0.0 as Self).copysign(a / b);
+                }
+                let f = div.floor();
+                if div - f > 0.5 {
+                    f + 1.0
+                } else {
+                    f
+                }
             }
             #[inline]
             fn rem(a: Self, b: Self) -> Self {
@@ -501,6 +519,10 @@ mod tests {
         assert_eq!(<i32 as Num>::rem(-7, 2), 1);
         assert_eq!(<i32 as Num>::rem(7, -2), -1);
         assert_eq!(<f64 as Num>::rem(-7.0, 2.0), 1.0);
+        assert_eq!(<f64 as Num>::floordiv(1.0, 0.1), 9.0);
+        assert_eq!(<f64 as Num>::floordiv(-7.0, 2.0), -4.0);
+        assert_eq!(<f32 as Num>::floordiv(7.5, -2.0), -4.0);
+        assert!(<f64 as Num>::floordiv(1.0, 0.0).is_infinite());
         assert_eq!(round_half_even(2.5), 2.0);
         assert_eq!(round_half_even(-1.5), -2.0);
         assert!((erf(0.5) - 0.520_499_877_813_046_5).abs() < 1e-14);
