@@ -45,7 +45,6 @@ def test_array_dtypes():
     assert isinstance(e.value, mx.base.MXNetError)
 
 
-@pytest.mark.xfail(reason="multiarray.from_numpy uses numpy.ascontiguousarray, which turns 0-d input into shape (1,)")
 def test_zero_dim_arrays_from_python_and_numpy():
     assert mx.np.array(3.5).shape == ()
     assert mx.np.array(onp.float32(2)).shape == ()

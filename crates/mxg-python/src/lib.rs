@@ -368,6 +368,12 @@ fn num_gpus() -> usize {
     mxg_core::backend::cuda::num_gpus()
 }
 
+/// Reseed the random generator shared by every sampling op.
+#[pyfunction]
+fn seed(s: u64) {
+    mxg_core::ops::random::seed(s)
+}
+
 #[pyfunction]
 fn num_threads() -> usize {
     mxg_core::backend::cpu::num_threads()
@@ -477,6 +483,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(to_device, m)?)?;
     m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(seed, m)?)?;
     m.add_function(wrap_pyfunction!(set_recording, m)?)?;
     m.add_function(wrap_pyfunction!(set_training, m)?)?;
     m.add_function(wrap_pyfunction!(is_recording, m)?)?;

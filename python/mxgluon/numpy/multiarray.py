@@ -72,7 +72,7 @@ def from_numpy(obj, dtype=None, device=None, cls=None):
     name = dtype_name(dtype) if dtype is not None else None
     if name is None:
         name = dtype_name(a.dtype) if a.dtype.name in _DTYPES else _default_for(a)
-    a = _onp.ascontiguousarray(a, dtype=np_dtype(name))
+    a = _onp.require(a, dtype=np_dtype(name), requirements="C")  # keeps 0-d arrays 0-d
     dev = as_device(device)
     t = _core.from_address(a.ctypes.data, "float32" if name == "bfloat16" else name, list(a.shape), dev._pair())
     if name == "bfloat16":

@@ -60,10 +60,7 @@ def _sample(name, keys, values, size, dtype, device, ctx, out, default_dtype="fl
 def seed(seed, device="all", ctx=None):
     """Seed the generator: the same seed gives the same numbers. ``device`` is accepted for
     compatibility (one generator serves every device)."""
-    s = int(seed) % (1 << 64)
-    if s >= 1 << 63:
-        s -= 1 << 64
-    _core.invoke("_random_seed", [], {"seed": s})
+    _core.seed(int(seed) % (1 << 64))
 
 
 def uniform(low=0.0, high=1.0, size=None, dtype=None, device=None, ctx=None, out=None):

@@ -740,32 +740,6 @@ impl Op for Shuffle {
     }
 }
 
-/// `_random_seed(seed)`: reseeds the global generator (how Python reaches `seed` through
-/// `invoke`); returns an empty int64 array.
-pub struct SeedOp(pub u64);
-
-impl Op for SeedOp {
-    fn name(&self) -> &'static str {
-        "_random_seed"
-    }
-    fn attrs(&self) -> Attrs {
-        Attrs::new().with("seed", Attr::Int(self.0 as i64))
-    }
-    fn differentiable(&self) -> bool {
-        false
-    }
-    fn infer(&self, _i: &[Meta]) -> Result<Vec<Meta>> {
-        Ok(vec![Meta::new(vec![0], DType::I64)])
-    }
-    fn forward(&self, _x: &[Tensor]) -> Result<Vec<Tensor>> {
-        seed(self.0);
-        Ok(vec![Tensor::from_vec(Vec::<i64>::new(), &[0])?])
-    }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![])
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Registry
 
@@ -1068,9 +1042,6 @@ pub fn register(r: &mut Registry) {
     }
     r.insert("choice", choice);
     r.insert("_npi_choice", choice);
-    r.insert("_random_seed", |a| {
-        Ok(Arc::new(SeedOp(a.req_int("_random_seed", "seed")? as u64)))
-    });
     r.insert("shuffle", |_| Ok(Arc::new(Shuffle)));
     r.insert("_shuffle", |_| Ok(Arc::new(Shuffle)));
     r.insert("_npi_shuffle", |_| Ok(Arc::new(Shuffle)));
