@@ -67,7 +67,8 @@ def workloads(lib):
 def main():
     libs = ["mxgluon"] + (["torch"] if torch is not None else [])
     if torch is not None:
-        torch.set_num_threads(mx.numpy.multiarray._core.num_threads() if hasattr(mx.numpy.multiarray._core, "num_threads") else os.cpu_count())
+        env = os.environ.get("MXNET_CPU_WORKER_NTHREADS") or os.environ.get("OMP_NUM_THREADS")
+        torch.set_num_threads(int(env) if env else os.cpu_count())
     results = {lib: workloads(lib) for lib in libs}
     names = list(results["mxgluon"])
     print(f"{'workload':28s}" + "".join(f"{lib:>12s}" for lib in libs))
