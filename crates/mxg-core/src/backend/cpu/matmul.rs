@@ -6,22 +6,27 @@
 //! views), so a transposed view is never copied; only a zero stride along a matrix dimension
 //! (a broadcast matrix) is packed first.
 //!
-//! Which library. Measured on the development machine (AMD EPYC, 2 cores, AVX-512, shared with
-//! other builds, so figures vary by ~20%), square products, 2 threads, release build:
+//! Which library. Measured on the development machine (AMD EPYC, 2 cores, AVX-512), square
+//! products, median of 7, 2 threads (MATMUL_NUM_THREADS=2 / Parallelism::Rayon(2)), release
+//! build, machine otherwise quiet (load ~2; under the load of 4 parallel builds every figure
+//! dropped by 4-8x):
 //!
-//! | n (f32)   | gemm 0.19 (default features) | gemm 0.19 + `x86-v4` | matrixmultiply 0.3 (threading) |
-//! |-----------|------------------------------|----------------------|--------------------------------|
-//! | 16        | 0.58 us                      | 0.52 us              | 0.81 us                        |
-//! | 64        | 16.4 us (32 GFLOP/s)         | 2.5 us (213)         | 15.9 us (33)                   |
-//! | 256       | 1.07 ms (31 GFLOP/s)         | 0.15-0.4 ms (82-224) | 0.66-0.71 ms (47-51)           |
-//! | 1024      | 70-75 ms (29-31 GFLOP/s)     | 32-35 ms (62-67)     | 36-46 ms (47-60)               |
-//! | 1024, f64 | 151 ms (14 GFLOP/s)          | 68 ms (32)           | 76-89 ms (24-28)               |
+//! | n    | dtype | gemm 0.19 (default features) | gemm 0.19 + `x86-v4`  | matrixmultiply 0.3 (threading) |
+//! |------|-------|------------------------------|-----------------------|--------------------------------|
+//! | 16   | f32   | 0.15 us                      | 0.15 us               | 0.24 us                        |
+//! | 16   | f64   | 0.22 us                      | 0.15 us               | 0.27 us                        |
+//! | 64   | f32   | 4.3 us (121 GFLOP/s)         | 2.3 us (231)          | 3.5 us (151)                   |
+//! | 64   | f64   | 8.7 us (60)                  | 4.6 us (115)          | 6.0 us (87)                    |
+//! | 256  | f32   | 268 us (125, 1 thread best)  | 134 us (250, 1 thr.)  | 172 us (196)                   |
+//! | 256  | f64   | 304 us (110)                 | 308 us (109)          | 201 us (167)                   |
+//! | 1024 | f32   | 8.6 ms (251)                 | 4.5 ms (474)          | 5.8 ms (368)                   |
+//! | 1024 | f64   | 17.8 ms (121)                | 9.3 ms (231)          | 11.4 ms (189)                  |
 //!
-//! With the workspace's `gemm = "0.19"` (default features, no AVX-512 kernels) matrixmultiply is
-//! faster from about 48^3 up and gemm below, so both are used, split by size (`USE_GEMM_BELOW`).
-//! gemm's `x86-v4` feature (AVX-512 kernels, chosen at run time, safe on older CPUs) makes gemm
-//! the faster at every size; with it enabled, set `GEMM_HAS_AVX512` to true and matrixmultiply
-//! can be dropped. See benches/README.md.
+//! With the workspace's `gemm = "0.19"` (default features: no AVX-512 kernels) gemm is faster
+//! for tiny products and matrixmultiply (which has AVX-512 kernels) from about 48^3 up, so both
+//! are kept and split by size (`USE_GEMM_BELOW`). gemm's `x86-v4` feature (AVX-512 kernels,
+//! picked at run time, so still safe on older CPUs) would make gemm the faster at most sizes
+//! (not f64 at 256); with it on, set `GEMM_HAS_AVX512` to true. See benches/README.md.
 use crate::backend::cpu::num::Num;
 use crate::backend::cpu::num_threads;
 use crate::{Error, Result};
