@@ -71,6 +71,15 @@ impl DType {
         matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
     }
 
+    /// The dtype kernels compute in: half floats are computed as float32.
+    pub fn compute_dtype(self) -> DType {
+        if matches!(self, DType::F16 | DType::BF16) {
+            DType::F32
+        } else {
+            self
+        }
+    }
+
     pub fn is_int(self) -> bool {
         matches!(self, DType::U8 | DType::I8 | DType::I32 | DType::I64)
     }

@@ -269,6 +269,15 @@ impl Tensor {
         Ok(())
     }
 
+    /// This tensor in `dtype`: itself when it already is, else a converted copy (not recorded).
+    pub fn cast_to(&self, dtype: DType) -> Result<Tensor> {
+        if self.dtype() == dtype {
+            Ok(self.clone())
+        } else {
+            self.cast_copy(dtype)
+        }
+    }
+
     /// A contiguous copy converted to `dtype` (not recorded; the `cast` op is the recorded form).
     pub fn cast_copy(&self, dtype: DType) -> Result<Tensor> {
         let st = self.storage()?;

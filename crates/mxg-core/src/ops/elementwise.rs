@@ -8,23 +8,6 @@ use crate::storage::{CpuElement, CpuStorage};
 use crate::{with_compute_dtype, DType, Error, Result, Tensor};
 use std::sync::Arc;
 
-/// The dtype kernels compute in for a logical dtype.
-fn compute_dtype(d: DType) -> DType {
-    if matches!(d, DType::F16 | DType::BF16) {
-        DType::F32
-    } else {
-        d
-    }
-}
-
-fn cast_to(t: &Tensor, d: DType) -> Result<Tensor> {
-    if t.dtype() == d {
-        Ok(t.clone())
-    } else {
-        t.cast_copy(d)
-    }
-}
-
 /// Cast a gradient to the dtype of the value it belongs to, summing out broadcast dims.
 fn fit(g: Tensor, like: &Tensor) -> Result<Tensor> {
     let g = unbroadcast(g, like.shape())?;
@@ -293,10 +276,10 @@ fn float_binary<T: Real>(
 
 /// Run a binary op on two tensors: promote, compute, and cast back half floats.
 fn run_binary(op: Bin, a: &Tensor, b: &Tensor, work: DType, shape: &[usize]) -> Result<Tensor> {
-    let ct = compute_dtype(work);
-    let (a, b) = (cast_to(a, ct)?, cast_to(b, ct)?);
+    let ct = work.compute_dtype();
+    let (a, b) = (a.cast_to(ct)?, b.cast_to(ct)?);
     let out = Tensor::from_cpu(binary_kernel(op, &a, &b, shape)?, shape)?;
-    cast_to(&out, op.out_dtype(work))
+    out.cast_to(op.out_dtype(work))
 }
 
 pub struct Binary(pub Bin);
@@ -443,7 +426,7 @@ impl Op for BinaryScalar {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let work = self.work_dtype(x[0].dtype());
-        let s = Tensor::scalar(self.scalar, compute_dtype(work));
+        let s = Tensor::scalar(self.scalar, work.compute_dtype());
         let (a, b) = if self.reverse {
             (&s, &x[0])
         } else {
@@ -454,7 +437,7 @@ impl Op for BinaryScalar {
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
         let x = ctx.input(0);
-        let s = Tensor::scalar(self.scalar, compute_dtype(self.work_dtype(x.dtype())));
+        let s = Tensor::scalar(self.scalar, self.work_dtype(x.dtype()).compute_dtype());
         let gx = if self.reverse {
             binary_grads(self.op, &g, &s, x, ctx)?.1
         } else {
@@ -706,7 +689,7 @@ impl Op for Unary {
         let x = &x[0];
         let out_dt = op.out_dtype(x.dtype());
         let work = if op.is_predicate() { x.dtype() } else { out_dt };
-        let xc = cast_to(x, compute_dtype(work))?;
+        let xc = x.cast_to(work.compute_dtype())?;
         let st = xc.storage()?;
         let c = st.cpu(op.name())?;
         let l = xc.layout();
@@ -721,7 +704,7 @@ impl Op for Unary {
             d => return Err(Error::unsupported_dtype(op.name(), d)),
         };
         let out = Tensor::from_cpu(data, x.shape())?;
-        Ok(vec![cast_to(&out, out_dt)?])
+        Ok(vec![out.cast_to(out_dt)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
@@ -870,9 +853,9 @@ impl Op for Where {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let m = &self.infer(&[Meta::of(&x[0]), Meta::of(&x[1]), Meta::of(&x[2])])?[0];
-        let ct = compute_dtype(m.dtype);
-        let cond = cast_to(&x[0], DType::Bool)?;
-        let (a, b) = (cast_to(&x[1], ct)?, cast_to(&x[2], ct)?);
+        let ct = m.dtype.compute_dtype();
+        let cond = x[0].cast_to(DType::Bool)?;
+        let (a, b) = (x[1].cast_to(ct)?, x[2].cast_to(ct)?);
         // where(c, a, b) = select over the broadcast of (c, a) with b.
         let cl = cond.layout().broadcast_to("where", &m.shape)?;
         let al = a.layout().broadcast_to("where", &m.shape)?;
@@ -896,7 +879,7 @@ impl Op for Where {
                 "where: half floats are computed as float32".into()
             ))
         );
-        Ok(vec![cast_to(&Tensor::from_cpu(data, &m.shape)?, m.dtype)?])
+        Ok(vec![Tensor::from_cpu(data, &m.shape)?.cast_to(m.dtype)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
@@ -936,7 +919,7 @@ impl Op for Clip {
             y = run_binary(
                 Bin::Maximum,
                 &y,
-                &Tensor::scalar(lo, compute_dtype(y.dtype())),
+                &Tensor::scalar(lo, y.dtype().compute_dtype()),
                 y.dtype(),
                 y.shape(),
             )?;
@@ -945,7 +928,7 @@ impl Op for Clip {
             y = run_binary(
                 Bin::Minimum,
                 &y,
-                &Tensor::scalar(hi, compute_dtype(y.dtype())),
+                &Tensor::scalar(hi, y.dtype().compute_dtype()),
                 y.dtype(),
                 y.shape(),
             )?;

@@ -14,22 +14,6 @@ use crate::{DType, Error, Result, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-fn compute_dtype(d: DType) -> DType {
-    if matches!(d, DType::F16 | DType::BF16) {
-        DType::F32
-    } else {
-        d
-    }
-}
-
-fn cast_to(t: &Tensor, d: DType) -> Result<Tensor> {
-    if t.dtype() == d {
-        Ok(t.clone())
-    } else {
-        t.cast_copy(d)
-    }
-}
-
 /// A shape as NumPy prints it: `(2, 3)`, `(3,)`, `()`.
 fn sh(s: &[usize]) -> String {
     match s.len() {
@@ -189,8 +173,8 @@ fn gemm_storage<T: GemmElem>(a: &Tensor, b: &Tensor, s: &MatmulShape) -> Result<
 fn matmul_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let s = matmul_shape("matmul", a.shape(), b.shape())?;
     let out_dt = DType::promote(a.dtype(), b.dtype());
-    let work = compute_dtype(out_dt);
-    let (a, b) = (cast_to(a, work)?, cast_to(b, work)?);
+    let work = out_dt.compute_dtype();
+    let (a, b) = (a.cast_to(work)?, b.cast_to(work)?);
     let data = match work {
         DType::F32 => gemm_storage::<f32>(&a, &b, &s)?,
         DType::F64 => gemm_storage::<f64>(&a, &b, &s)?,
@@ -201,7 +185,7 @@ fn matmul_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         DType::Bool => gemm_storage::<bool>(&a, &b, &s)?,
         d => return Err(Error::unsupported_dtype("matmul", d)),
     };
-    cast_to(&Tensor::from_cpu(data, &s.out)?, out_dt)
+    Tensor::from_cpu(data, &s.out)?.cast_to(out_dt)
 }
 
 /// Gradients of `matmul(a, b)` from `g`, with recorded ops.

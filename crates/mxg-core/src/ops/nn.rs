@@ -22,14 +22,6 @@ fn compute_dtype(d: DType) -> DType {
     }
 }
 
-fn cast_to(t: &Tensor, d: DType) -> Result<Tensor> {
-    if t.dtype() == d {
-        Ok(t.clone())
-    } else {
-        t.cast_copy(d)
-    }
-}
-
 /// Sizes before, along and after `axis`.
 fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
     let outer = shape[..axis].iter().product();
@@ -310,7 +302,7 @@ macro_rules! run_real {
         }
         let cs: Vec<Tensor> = $ts
             .iter()
-            .map(|t: &&Tensor| cast_to(t, $ct).and_then(|t| t.contiguous()))
+            .map(|t: &&Tensor| t.cast_to($ct).and_then(|t| t.contiguous()))
             .collect::<Result<_>>()?;
         let guards = cs.iter().map(|t| t.storage()).collect::<Result<Vec<_>>>()?;
         let n: usize = $shape.iter().product();
@@ -326,7 +318,7 @@ macro_rules! run_real {
             Tensor::from_vec($o, $shape)?
         };
         drop(guards);
-        cast_to(&t, $out)?
+        t.cast_to($out)?
     }};
 }
 
@@ -750,7 +742,7 @@ impl Op for LeakyRelu {
         let act = self.act;
         if act == Leaky::Prelu {
             let gv = self.gamma_view(&x[0], &x[1])?;
-            let (xc, gc) = (cast_to(&x[0], ct)?, cast_to(&gv, ct)?);
+            let (xc, gc) = (x[0].cast_to(ct)?, gv.cast_to(ct)?);
             let (sx, sg) = (xc.storage()?, gc.storage()?);
             let data = crate::with_float_dtype!(
                 ct,
@@ -769,7 +761,7 @@ impl Op for LeakyRelu {
                 unreachable!("compute dtype is a float")
             );
             let t = Tensor::from_cpu(data, &shape)?;
-            return Ok(vec![cast_to(&t, out.dtype)?]);
+            return Ok(vec![t.cast_to(out.dtype)?]);
         }
         fn f<T: Real>(act: Leaky, slope: f64) -> impl Fn(T) -> T + Sync + Send {
             let zero = T::zero();
@@ -801,7 +793,7 @@ impl Op for LeakyRelu {
                 Leaky::Prelu => unreachable!("handled above"),
             }
         }
-        let xc = cast_to(&x[0], ct)?;
+        let xc = x[0].cast_to(ct)?;
         let st = xc.storage()?;
         let c = st.cpu("LeakyReLU")?;
         let data = if ct == DType::F64 {
@@ -818,7 +810,7 @@ impl Op for LeakyRelu {
             ))
         };
         let t = Tensor::from_cpu(data, &shape)?;
-        Ok(vec![cast_to(&t, out.dtype)?])
+        Ok(vec![t.cast_to(out.dtype)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");

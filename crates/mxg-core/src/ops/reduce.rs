@@ -289,30 +289,12 @@ where
     })
 }
 
-/// A copy of `t` in `d`, or `t` itself when it already is.
-fn cast_to(t: &Tensor, d: DType) -> Result<Tensor> {
-    if t.dtype() == d {
-        Ok(t.clone())
-    } else {
-        t.cast_copy(d)
-    }
-}
-
-/// The dtype kernels compute in: half floats as float32.
-fn compute_dtype(d: DType) -> DType {
-    if matches!(d, DType::F16 | DType::BF16) {
-        DType::F32
-    } else {
-        d
-    }
-}
-
 fn half_err(op: &str) -> Error {
     Error::Unsupported(format!("{op}: half floats are computed as float32"))
 }
 
 fn sum_storage(x: &Tensor, axes: &[usize], out: DType) -> Result<CpuStorage> {
-    let xc = cast_to(x, out)?;
+    let xc = x.cast_to(out)?;
     let st = xc.storage()?;
     let c = st.cpu("sum")?;
     let l = xc.layout();
@@ -412,10 +394,10 @@ impl Op for Sum {
         let m = self.infer(&[Meta::of(&x[0])])?.swap_remove(0);
         let axes = reduce_axes("sum", self.axes.as_deref(), x[0].ndim())?;
         // Half floats accumulate in float32.
-        let work = compute_dtype(m.dtype);
+        let work = m.dtype.compute_dtype();
         let data = sum_storage(&x[0], &axes, work)?;
         let t = Tensor::from_cpu(data, &m.shape)?;
-        Ok(vec![cast_to(&t, m.dtype)?])
+        Ok(vec![t.cast_to(m.dtype)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
@@ -578,7 +560,7 @@ impl Op for Reduce {
                         ),
                     ));
                 }
-                let xc = cast_to(x, compute_dtype(x.dtype()))?;
+                let xc = x.cast_to(x.dtype().compute_dtype())?;
                 with_compute_dtype!(
                     xc.dtype(),
                     T,
@@ -587,7 +569,7 @@ impl Op for Reduce {
                 )
             }
             RedKind::Prod => {
-                let xc = cast_to(x, compute_dtype(m.dtype))?;
+                let xc = x.cast_to(m.dtype.compute_dtype())?;
                 with_compute_dtype!(
                     xc.dtype(),
                     T,
@@ -596,7 +578,7 @@ impl Op for Reduce {
                 )
             }
             RedKind::All | RedKind::Any => {
-                let xc = cast_to(x, DType::Bool)?;
+                let xc = x.cast_to(DType::Bool)?;
                 let st = xc.storage()?;
                 let c = bool::slice(st.cpu(name)?);
                 CpuStorage::Bool(if self.kind == RedKind::All {
@@ -623,7 +605,7 @@ impl Op for Reduce {
             }
             RedKind::Mean => {
                 let work = if x.dtype().is_float() && m.dtype.is_float() {
-                    compute_dtype(m.dtype)
+                    m.dtype.compute_dtype()
                 } else {
                     DType::F64
                 };
@@ -637,7 +619,7 @@ impl Op for Reduce {
             }
         };
         let t = Tensor::from_cpu(data, &m.shape)?;
-        Ok(vec![cast_to(&t, m.dtype)?])
+        Ok(vec![t.cast_to(m.dtype)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let x = ctx.input(0);
@@ -758,7 +740,7 @@ impl Op for ArgReduce {
                 ),
             ));
         }
-        let xc = cast_to(x, compute_dtype(x.dtype()))?;
+        let xc = x.cast_to(x.dtype().compute_dtype())?;
         let st = xc.storage()?;
         let c = st.cpu(self.name())?;
         let max = self.max;
@@ -822,7 +804,7 @@ impl Op for Moment {
         let x = &x[0];
         let m = self.infer(&[Meta::of(x)])?.swap_remove(0);
         let axes = reduce_axes(self.name(), self.axes.as_deref(), x.ndim())?;
-        let xd = cast_to(x, DType::F64)?;
+        let xd = x.cast_to(DType::F64)?;
         let st = xd.storage()?;
         let c = f64::slice(st.cpu(self.name())?);
         let (ddof, std) = (self.ddof, self.std);
@@ -838,7 +820,7 @@ impl Op for Moment {
             }
         });
         let t = Tensor::from_vec(v, &m.shape)?;
-        Ok(vec![cast_to(&t, m.dtype)?])
+        Ok(vec![t.cast_to(m.dtype)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let x = ctx.input(0);
@@ -940,7 +922,7 @@ impl Op for CumSum {
         let x = &x[0];
         let m = self.infer(&[Meta::of(x)])?.swap_remove(0);
         let (shape, axis) = self.shape_axis(x.shape())?;
-        let work = compute_dtype(m.dtype);
+        let work = m.dtype.compute_dtype();
         let mut data = {
             let st = x.storage()?;
             cpu::cast(st.cpu("cumsum")?, x.layout(), work)
@@ -956,7 +938,7 @@ impl Op for CumSum {
             );
         }
         let t = Tensor::from_cpu(data, &m.shape)?;
-        Ok(vec![cast_to(&t, m.dtype)?])
+        Ok(vec![t.cast_to(m.dtype)?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let x = ctx.input(0);

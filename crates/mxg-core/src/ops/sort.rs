@@ -19,22 +19,6 @@ fn cmp_nan_last<T: PartialOrd>(a: &T, b: &T) -> Ordering {
     }
 }
 
-fn compute_dtype(d: DType) -> DType {
-    if matches!(d, DType::F16 | DType::BF16) {
-        DType::F32
-    } else {
-        d
-    }
-}
-
-fn cast_to(t: &Tensor, d: DType) -> Result<Tensor> {
-    if t.dtype() == d {
-        Ok(t.clone())
-    } else {
-        t.cast_copy(d)
-    }
-}
-
 fn half_err(op: &str) -> Error {
     Error::Unsupported(format!("{op}: half floats are computed as float32"))
 }
@@ -121,7 +105,7 @@ struct Sorted {
 }
 
 fn sort_along(op: &str, x: &Tensor, axis: usize, descending: bool) -> Result<Sorted> {
-    let xc = cast_to(x, compute_dtype(x.dtype()))?;
+    let xc = x.cast_to(x.dtype().compute_dtype())?;
     let (perm, pshape) = axis_last(xc.shape(), axis);
     let pl = xc.layout().permute(op, &perm)?;
     let n = xc.shape()[axis];
@@ -173,7 +157,7 @@ impl Op for Sort {
         let (xs, axis) = prepare("sort", &x[0], self.axis)?;
         let s = sort_along("sort", &xs, axis, self.descending)?;
         let t = unpermute(s.vals, &s.pshape, &s.perm)?;
-        Ok(vec![cast_to(&t, x[0].dtype())?])
+        Ok(vec![t.cast_to(x[0].dtype())?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let x = ctx.input(0);
@@ -218,7 +202,7 @@ impl Op for ArgSort {
         let (xs, axis) = prepare("argsort", &x[0], self.axis)?;
         let s = sort_along("argsort", &xs, axis, self.descending)?;
         let t = unpermute(CpuStorage::I64(s.idx), &s.pshape, &s.perm)?;
-        Ok(vec![cast_to(&t, self.dtype)?])
+        Ok(vec![t.cast_to(self.dtype)?])
     }
     fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None])
@@ -344,12 +328,9 @@ impl Op for TopK {
         let x = &x[0];
         let (vals, idx, perm, pshape, n) = self.select(x)?;
         let values =
-            || -> Result<Tensor> { cast_to(&unpermute(vals.clone(), &pshape, &perm)?, x.dtype()) };
+            || -> Result<Tensor> { unpermute(vals.clone(), &pshape, &perm)?.cast_to(x.dtype()) };
         let indices = || -> Result<Tensor> {
-            cast_to(
-                &unpermute(CpuStorage::I64(idx.clone()), &pshape, &perm)?,
-                self.dtype,
-            )
+            unpermute(CpuStorage::I64(idx.clone()), &pshape, &perm)?.cast_to(self.dtype)
         };
         Ok(match self.ret {
             RetTyp::Value => vec![values()?],
@@ -442,7 +423,7 @@ impl Op for Unique {
             },
             return Err(half_err("unique"))
         );
-        let mut outs = vec![cast_to(&Tensor::from_cpu(values, &[u])?, x.dtype())?];
+        let mut outs = vec![Tensor::from_cpu(values, &[u])?.cast_to(x.dtype())?];
         if self.return_index {
             let first: Vec<i64> = starts.iter().map(|&i| s.idx[i]).collect();
             outs.push(Tensor::from_vec(first, &[u])?);
@@ -519,7 +500,7 @@ fn along_rows(
     let (_, ipshape) = axis_last(idx.shape(), axis);
     Ok((
         permuted(data)?,
-        permuted(&cast_to(idx, DType::I64)?)?,
+        permuted(&idx.cast_to(DType::I64)?)?,
         perm,
         ipshape,
     ))
@@ -542,7 +523,7 @@ impl Op for TakeAlongAxis {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = self.name();
-        let xc = cast_to(&x[0], compute_dtype(x[0].dtype()))?;
+        let xc = x[0].cast_to(x[0].dtype().compute_dtype())?;
         let (d, ix, perm, ipshape) = along_rows(op, &xc, &x[1], self.axis)?;
         let nx = xc.shape()[self.axis];
         let ni = x[1].shape()[self.axis];
@@ -563,7 +544,7 @@ impl Op for TakeAlongAxis {
             return Err(half_err(op))
         );
         let t = unpermute(out, &ipshape, &perm)?;
-        Ok(vec![cast_to(&t, x[0].dtype())?])
+        Ok(vec![t.cast_to(x[0].dtype())?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
@@ -596,7 +577,7 @@ impl Op for ScatterAddAlongAxis {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = self.name();
-        let gc = cast_to(&x[0], compute_dtype(x[0].dtype()))?;
+        let gc = x[0].cast_to(x[0].dtype().compute_dtype())?;
         if gc.shape() != x[1].shape() {
             return Err(Error::shapes(
                 op,
@@ -628,7 +609,7 @@ impl Op for ScatterAddAlongAxis {
             return Err(half_err(op))
         );
         let t = unpermute(out, &pshape, &perm)?;
-        Ok(vec![cast_to(&t, x[0].dtype())?])
+        Ok(vec![t.cast_to(x[0].dtype())?])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
