@@ -108,3 +108,32 @@ def test_device_objects():
     assert x.device == mx.cpu() and x.ctx == mx.cpu()
     with mx.cpu(0):
         assert mx.current_device() == mx.cpu(0)
+
+
+def test_npx_save_load_roundtrip(tmp_path):
+    f = str(tmp_path / "a.npz")
+    x = mx.np.array([[1.0, 2.0], [3.0, 4.0]])
+    i = mx.np.array([1, 2, 3], dtype="int32")
+    mx.npx.save(f, {"x": x, "i": i})
+    d = mx.npx.load(f)
+    assert sorted(d) == ["i", "x"]
+    onp.testing.assert_array_equal(d["x"].asnumpy(), x.asnumpy())
+    assert d["i"].dtype == onp.int32
+    mx.npx.save(f, [x, i])
+    assert sorted(mx.npx.load(f)) == ["arr_0", "arr_1"]
+
+
+def test_npx_save_failure_keeps_old_file(tmp_path):
+    f = str(tmp_path / "a.npz")
+    mx.npx.save(f, mx.np.ones((3,)))
+    with pytest.raises(ValueError):
+        mx.npx.save(f, {"bad": 3})
+    onp.testing.assert_array_equal(mx.npx.load(f)["arr_0"].asnumpy(), onp.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_npx_load_corrupt_file_is_clear(tmp_path):
+    f = tmp_path / "bad.npz"
+    f.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(mx.base.MXNetError, match="bad.npz"):
+        mx.npx.load(str(f))
