@@ -896,9 +896,6 @@ impl Op for Nonzero {
             })
             .collect()
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None])
-    }
 }
 
 /// `one_hot(indices, depth, on_value, off_value, dtype)`: out-of-range indices give rows of
@@ -946,9 +943,6 @@ impl Op for OneHot {
         Ok(vec![
             Tensor::from_cpu(data, &m.shape)?.to_device(x[0].device())?
         ])
-    }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None])
     }
 }
 

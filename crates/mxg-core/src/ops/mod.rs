@@ -60,7 +60,10 @@ pub trait Op: Send + Sync + 'static {
     }
     /// Gradients of the inputs from the gradients of the outputs (`None`: zero / not needed).
     /// Written with tensor ops, so that with `create_graph` the backward pass is itself recorded.
-    fn backward(&self, ctx: &Ctx, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>>;
+    /// Ops that are not `differentiable` are never recorded and need not define it.
+    fn backward(&self, _ctx: &Ctx, _grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Err(Error::Autograd(format!("{} has no gradient", self.name())))
+    }
 }
 
 /// What a backward rule sees of the forward call.

@@ -9,7 +9,7 @@
 //! Sampling ops take no gradient. Distribution parameters are numbers, or tensors broadcast
 //! against each other and `size` (MXNet's `_npi_uniform(low, high, low=None, ...)` convention: an
 //! attribute given as None means "the next input").
-use super::{Attr, Attrs, Ctx, Meta, Op, Registry};
+use super::{Attr, Attrs, Meta, Op, Registry};
 use crate::layout::{broadcast_shapes, numel};
 use crate::storage::CpuElement;
 use crate::{with_dtype, DType, Element, Error, Result, Tensor};
@@ -396,9 +396,6 @@ impl Op for Sample {
         });
         Ok(vec![Tensor::from_cpu(data, &shape)?])
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None; self.n_inputs()])
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,9 +472,6 @@ impl Op for Randint {
         } else {
             t.cast_copy(self.dtype)?
         }])
-    }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![])
     }
 }
 
@@ -683,12 +677,6 @@ impl Op for Choice {
         });
         Ok(vec![Tensor::from_cpu(data, &shape)?])
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![
-            None;
-            self.a.is_none() as usize + self.weighted as usize
-        ])
-    }
 }
 
 /// A copy of the input with its rows (axis 0) in random order.
@@ -734,9 +722,6 @@ impl Op for Shuffle {
             T::wrap(out)
         });
         Ok(vec![Tensor::from_cpu(data, a.shape())?])
-    }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None])
     }
 }
 

@@ -752,9 +752,6 @@ impl Op for ArgReduce {
         );
         Ok(vec![Tensor::from_vec(idx, &m.shape)?])
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None])
-    }
 }
 
 /// `var` / `std` with `ddof`; integer inputs give float32 (MXNet's default float).

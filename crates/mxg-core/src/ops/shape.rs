@@ -1119,9 +1119,6 @@ impl Op for Arange {
         });
         Ok(vec![Tensor::from_cpu(data, &[n * r])?])
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![])
-    }
 }
 
 pub struct Linspace {
@@ -1186,9 +1183,6 @@ impl Op for Linspace {
         );
         Ok(vec![Tensor::from_cpu(data, &[n])?])
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![])
-    }
 }
 
 pub struct Eye {
@@ -1242,9 +1236,6 @@ impl Op for Eye {
             T::wrap(v)
         });
         Ok(vec![Tensor::from_cpu(data, &s)?])
-    }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![])
     }
 }
 

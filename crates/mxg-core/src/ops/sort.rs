@@ -204,9 +204,6 @@ impl Op for ArgSort {
         let t = unpermute(CpuStorage::I64(s.idx), &s.pshape, &s.perm)?;
         Ok(vec![t.cast_to(self.dtype)?])
     }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None])
-    }
 }
 
 /// What `topk` returns.
@@ -449,9 +446,6 @@ impl Op for Unique {
             outs.push(Tensor::from_vec(counts, &[u])?);
         }
         Ok(outs)
-    }
-    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None])
     }
 }
 
