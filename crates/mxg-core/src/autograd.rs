@@ -297,10 +297,12 @@ pub fn backward(
             } else {
                 saved.inputs.clone()
             };
+            let needs: Vec<bool> = node.input_entries.iter().map(Option::is_some).collect();
             let ctx = Ctx {
                 op: &node.op,
                 inputs: &inputs,
                 outputs: &saved.outputs,
+                needs_grad: &needs,
             };
             node.op.backward(&ctx, &grads)?
         };

@@ -432,7 +432,8 @@ fn grad_req(x: PyRef<'_, PyTensor>) -> Option<&'static str> {
 #[pyfunction]
 #[pyo3(signature = (x, clear=false))]
 fn fresh_grad(x: PyRef<'_, PyTensor>, clear: bool) -> Option<bool> {
-    x.t.entry().and_then(|e| e.variable().map(|v| v.fresh(clear)))
+    x.t.entry()
+        .and_then(|e| e.variable().map(|v| v.fresh(clear)))
 }
 
 /// The tensor is the output of a recorded op or a variable.

@@ -176,7 +176,7 @@ class Parameter:
 
     def _init_impl(self, data, devices):
         self._devices = list(devices)
-        data = as_array(data)
+        data = as_array(data).as_np_ndarray()  # an mx.nd.NDArray from a 1.x file becomes mx.np
         if data.dtype != self._dtype:
             data = data.astype(self._dtype)
         self._data = [data.copy() if data.device == d else data.to_device(d) for d in self._devices]

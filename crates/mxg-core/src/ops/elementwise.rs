@@ -621,7 +621,11 @@ fn float_unary<T: Real>(op: Un, x: &[T], l: &crate::Layout) -> CpuStorage {
         Un::Abs => m!(|v: T| <T as Num>::abs(v)),
         Un::Sign => m!(|v: T| <T as Num>::sign(v)),
         Un::Square => m!(|v: T| v * v),
-        Un::Relu => m!(|v: T| if v > zero || v.is_nan() { v } else { zero }),
+        Un::Relu => m!(|v: T| if v > T::zero() || v.is_nan() {
+            v
+        } else {
+            T::zero()
+        }),
         Un::Floor => m!(|v: T| v.floor()),
         Un::Ceil => m!(|v: T| v.ceil()),
         Un::Round => m!(|v: T| T::from_f(round_half_even(v.f()))),

@@ -2,7 +2,7 @@
 //! and an optional activation fused into one pass over the output), `Embedding` (row gather; its
 //! gradient `_backward_Embedding` adds repeated indices up) and `Dropout` (a mask drawn from the
 //! seeded generator, kept in the op so that backward and recomputation see the same one).
-use super::nn::{act_grad, Act};
+use super::nn::{act_grad, with_const_act, Act};
 use super::{apply1, random, Attr, Attrs, Ctx, Meta, Op, Registry};
 use crate::autograd;
 use crate::backend::cpu::matmul::{batched_gemm, GemmElem, MatRef};
@@ -139,6 +139,27 @@ impl FullyConnected {
     }
 }
 
+/// `o = f(o + b)` for each row `o` of `out` (rows of `n`).
+fn bias_act<T: Real + Send + Sync>(
+    out: &mut [T],
+    n: usize,
+    bias: Option<&[T]>,
+    f: impl Fn(T) -> T + Sync,
+) {
+    if n == 0 {
+        return;
+    }
+    let row = |o: &mut [T]| match bias {
+        Some(b) => o.iter_mut().zip(b).for_each(|(o, &b)| *o = f(*o + b)),
+        None => o.iter_mut().for_each(|o| *o = f(*o)),
+    };
+    if cpu::parallel(out.len()) {
+        out.par_chunks_mut(n).for_each(row);
+    } else {
+        out.chunks_mut(n).for_each(row);
+    }
+}
+
 /// `out (rows x n) = act(x (rows x k) W^T + b)`. W^T is W read with its strides swapped.
 fn fc_kernel<T: GemmElem + Real + CpuElement>(
     x: &Tensor,
@@ -175,25 +196,12 @@ fn fc_kernel<T: GemmElem + Real + CpuElement>(
         };
         batched_gemm(rows, n, k, &a, &bt, &mut out)?;
     }
+    // The activation is fixed outside the element loop, so each loop is specialised to it.
     let mut finish = |bias: Option<&[T]>| -> Result<()> {
-        if bias.is_none() && act.is_none() {
-            return Ok(());
-        }
-        let row = |o: &mut [T]| {
-            match (bias, act) {
-                (Some(b), Some(a)) => o.iter_mut().zip(b).for_each(|(o, &b)| *o = a.f(*o + b)),
-                (Some(b), None) => o.iter_mut().zip(b).for_each(|(o, &b)| *o = *o + b),
-                (None, Some(a)) => o.iter_mut().for_each(|o| *o = a.f(*o)),
-                (None, None) => {}
-            }
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        if cpu::parallel(out.len()) {
-            out.par_chunks_mut(n).for_each(row);
-        } else {
-            out.chunks_mut(n).for_each(row);
+        match act {
+            None if bias.is_none() => {}
+            None => bias_act(&mut out, n, bias, |v| v),
+            Some(a) => with_const_act!(a, A => bias_act(&mut out, n, bias, |v| A.f(v))),
         }
         Ok(())
     };
@@ -249,10 +257,16 @@ impl Op for FullyConnected {
         };
         let dz = dz.reshape(&[rows, n])?;
         // dx = dz W, dW = dz^T x (a transposed view: the GEMM reads its strides), db = sum dz.
-        let dx = dz.matmul(w)?.reshape(x.shape())?;
-        let dw = dz.transpose(None)?.matmul(&x.reshape(&[rows, k])?)?;
-        let mut out = vec![Some(dx), Some(dw)];
-        if !self.no_bias {
+        let dx = match ctx.needs_grad(0) {
+            true => Some(dz.matmul(w)?.reshape(x.shape())?),
+            false => None,
+        };
+        let dw = match ctx.needs_grad(1) {
+            true => Some(dz.transpose(None)?.matmul(&x.reshape(&[rows, k])?)?),
+            false => None,
+        };
+        let mut out = vec![dx, dw];
+        if !self.no_bias && ctx.needs_grad(2) {
             out.push(Some(dz.sum_axes(&[0], false)?));
         }
         Ok(out)
@@ -263,7 +277,10 @@ fn fc_builder(a: &Attrs) -> Result<Arc<dyn Op>> {
     const OP: &str = "FullyConnected";
     let n = a.req_int(OP, "num_hidden")?;
     if n < 1 {
-        return Err(Error::value(OP, format!("num_hidden must be positive, got {n}")));
+        return Err(Error::value(
+            OP,
+            format!("num_hidden must be positive, got {n}"),
+        ));
     }
     let act = match a.opt_str("act_type") {
         None => None,
@@ -418,11 +435,19 @@ impl Op for EmbeddingGrad {
         let rows = e.rows(&x[0])?;
         let d = e.output_dim;
         let ct = work_dtype(x[1].dtype());
-        fn add<T: Real + CpuElement>(g: &Tensor, rows: &[usize], n: usize, d: usize) -> Result<Tensor> {
+        fn add<T: Real + CpuElement>(
+            g: &Tensor,
+            rows: &[usize],
+            n: usize,
+            d: usize,
+        ) -> Result<Tensor> {
             let mut out = vec![T::zero(); n * d];
             with_slice::<T, _>("Embedding", g, |gs| {
                 for (i, &r) in rows.iter().enumerate() {
-                    for (o, &v) in out[r * d..(r + 1) * d].iter_mut().zip(&gs[i * d..(i + 1) * d]) {
+                    for (o, &v) in out[r * d..(r + 1) * d]
+                        .iter_mut()
+                        .zip(&gs[i * d..(i + 1) * d])
+                    {
                         *o = *o + v;
                     }
                 }
@@ -518,7 +543,11 @@ impl Op for Dropout {
             ms[norm_axis("Dropout", a as isize, nd)?] = 1;
         }
         let stream = random::Stream::with_key(key);
-        let scale = if self.p >= 1.0 { 0.0 } else { 1.0 / (1.0 - self.p) };
+        let scale = if self.p >= 1.0 {
+            0.0
+        } else {
+            1.0 / (1.0 - self.p)
+        };
         let p = self.p;
         let ct = work_dtype(x.dtype());
         let xc = x.cast_to(ct)?;

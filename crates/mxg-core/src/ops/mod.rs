@@ -75,11 +75,16 @@ pub struct Ctx<'a> {
     pub op: &'a Arc<dyn Op>,
     pub inputs: &'a [Tensor],
     pub outputs: &'a [Tensor],
+    /// Which inputs need a gradient: a rule may return `None` for the others and skip their work.
+    pub needs_grad: &'a [bool],
 }
 
 impl Ctx<'_> {
     pub fn input(&self, i: usize) -> &Tensor {
         &self.inputs[i]
+    }
+    pub fn needs_grad(&self, i: usize) -> bool {
+        self.needs_grad.get(i).copied().unwrap_or(true)
     }
     /// Output `i`. When the backward pass is being recorded (higher-order gradients), the saved
     /// output has no link to the inputs, so it is recomputed from them under recording.

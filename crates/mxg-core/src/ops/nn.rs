@@ -594,6 +594,56 @@ pub enum Act {
     GeluTanh,
 }
 
+/// Runs `$body` with `$a` bound to `$act` as a constant, so the per-element `match` inside
+/// `Act::f`/`d1`/`d2` folds away and each element loop is specialised to one activation.
+macro_rules! with_const_act {
+    ($act:expr, $a:ident => $body:expr) => {
+        match $act {
+            Act::Relu => {
+                const $a: Act = Act::Relu;
+                $body
+            }
+            Act::Sigmoid => {
+                const $a: Act = Act::Sigmoid;
+                $body
+            }
+            Act::Tanh => {
+                const $a: Act = Act::Tanh;
+                $body
+            }
+            Act::Softrelu => {
+                const $a: Act = Act::Softrelu;
+                $body
+            }
+            Act::Softsign => {
+                const $a: Act = Act::Softsign;
+                $body
+            }
+            Act::LogSigmoid => {
+                const $a: Act = Act::LogSigmoid;
+                $body
+            }
+            Act::Mish => {
+                const $a: Act = Act::Mish;
+                $body
+            }
+            Act::Silu => {
+                const $a: Act = Act::Silu;
+                $body
+            }
+            Act::Gelu => {
+                const $a: Act = Act::Gelu;
+                $body
+            }
+            Act::GeluTanh => {
+                const $a: Act = Act::GeluTanh;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_const_act;
+
 const ACTS: [Act; 10] = [
     Act::Relu,
     Act::Sigmoid,
@@ -637,16 +687,16 @@ impl Act {
     }
 
     pub fn from_name(op: &str, s: &str) -> Result<Act> {
-        ACTS.iter()
-            .copied()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ACTS.iter().map(|a| a.name()).collect();
-                Error::value(
-                    op,
-                    format!("act_type {s:?} is not supported (expected one of {})", names.join(", ")),
-                )
-            })
+        ACTS.iter().copied().find(|a| a.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ACTS.iter().map(|a| a.name()).collect();
+            Error::value(
+                op,
+                format!(
+                    "act_type {s:?} is not supported (expected one of {})",
+                    names.join(", ")
+                ),
+            )
+        })
     }
 
     /// Whether the derivative is written in terms of the output (as MXNet's backward does) rather
@@ -780,11 +830,11 @@ pub fn act_map(act: Act, x: &Tensor) -> Result<Tensor> {
     let xc = x.cast_to(ct)?;
     let st = xc.storage()?;
     let c = st.cpu("Activation")?;
-    let data = if ct == DType::F64 {
-        f64::wrap(cpu::map_view(f64::slice(c), xc.layout(), move |v| act.f(v)))
+    let data = with_const_act!(act, A => if ct == DType::F64 {
+        f64::wrap(cpu::map_view(f64::slice(c), xc.layout(), |v| A.f(v)))
     } else {
-        f32::wrap(cpu::map_view(f32::slice(c), xc.layout(), move |v| act.f(v)))
-    };
+        f32::wrap(cpu::map_view(f32::slice(c), xc.layout(), |v| A.f(v)))
+    });
     Tensor::from_cpu(data, x.shape())?.cast_to(out)
 }
 
@@ -802,7 +852,10 @@ impl Op for Activation {
         Attrs::new().with("act_type", Attr::Str(self.0.name().into()))
     }
     fn infer(&self, i: &[Meta]) -> Result<Vec<Meta>> {
-        Ok(vec![Meta::new(i[0].shape.clone(), act_out_dtype(i[0].dtype))])
+        Ok(vec![Meta::new(
+            i[0].shape.clone(),
+            act_out_dtype(i[0].dtype),
+        )])
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         Ok(vec![act_map(self.0, &x[0])?])
@@ -850,26 +903,38 @@ impl Op for ActGrad {
                 format!("expected a gradient and a value of one shape, got {i:?}"),
             ));
         }
-        Ok(vec![Meta::new(i[0].shape.clone(), act_out_dtype(i[0].dtype))])
+        Ok(vec![Meta::new(
+            i[0].shape.clone(),
+            act_out_dtype(i[0].dtype),
+        )])
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let m = self.infer(&[Meta::of(&x[0]), Meta::of(&x[1])])?.remove(0);
         let ct = compute_dtype(m.dtype);
         let (act, order) = (self.act, self.order);
-        let y = run_real!("_backward_Activation", [&x[0], &x[1]], ct, &m.shape, m.dtype, |s, o| {
-            let (g, v) = (s[0], s[1]);
-            let f = |(o, (&g, &v)): (&mut _, (&_, &_))| {
-                *o = g * if order == 1 { act.d1(v) } else { act.d2(v) }
-            };
-            if cpu::parallel(o.len()) {
-                o.par_iter_mut()
-                    .zip(g.par_iter().zip(v.par_iter()))
-                    .with_min_len(4096)
-                    .for_each(f);
-            } else {
-                o.iter_mut().zip(g.iter().zip(v.iter())).for_each(f);
+        let y = run_real!(
+            "_backward_Activation",
+            [&x[0], &x[1]],
+            ct,
+            &m.shape,
+            m.dtype,
+            |s, o| {
+                let (g, v) = (s[0], s[1]);
+                with_const_act!(act, A => {
+                    let f = |(o, (&g, &v)): (&mut _, (&_, &_))| {
+                        *o = g * if order == 1 { A.d1(v) } else { A.d2(v) }
+                    };
+                    if cpu::parallel(o.len()) {
+                        o.par_iter_mut()
+                            .zip(g.par_iter().zip(v.par_iter()))
+                            .with_min_len(4096)
+                            .for_each(f);
+                    } else {
+                        o.iter_mut().zip(g.iter().zip(v.iter())).for_each(f);
+                    }
+                })
             }
-        });
+        );
         Ok(vec![y])
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {

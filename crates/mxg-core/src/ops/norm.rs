@@ -138,7 +138,10 @@ impl Norm {
                 if g == 0 || c % g != 0 {
                     return Err(Error::value(
                         op,
-                        format!("num_groups={g} must divide the {c} channels of data {}", sh(x)),
+                        format!(
+                            "num_groups={g} must divide the {c} channels of data {}",
+                            sh(x)
+                        ),
                     ));
                 }
                 Geo {
@@ -419,7 +422,9 @@ impl Op for Norm {
         let (xs, axes): (Tensor, Vec<isize>) = match self.kind {
             NormKind::Batch => (
                 x.clone(),
-                (0..nd as isize).filter(|&a| a != geo.caxis as isize).collect(),
+                (0..nd as isize)
+                    .filter(|&a| a != geo.caxis as isize)
+                    .collect(),
             ),
             NormKind::Layer => (x.clone(), vec![geo.caxis as isize]),
             NormKind::Instance | NormKind::Group(_) => {
@@ -500,7 +505,10 @@ fn builder(kind: NormKind, a: &Attrs) -> Result<Arc<dyn Op>> {
         NormKind::Group(_) => {
             let g = a.int(op, "num_groups", 1)?;
             if g < 1 {
-                return Err(Error::value(op, format!("num_groups must be positive, got {g}")));
+                return Err(Error::value(
+                    op,
+                    format!("num_groups must be positive, got {g}"),
+                ));
             }
             NormKind::Group(g as usize)
         }

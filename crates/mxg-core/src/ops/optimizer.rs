@@ -126,28 +126,26 @@ fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
     f: F,
 ) {
     let run = |base: usize, mut cs: Vec<Slot<'_, C>>| {
-        let len = match &cs[0] {
-            Slot::R(a) => a.len(),
-            Slot::W(a) => a.len(),
-        };
-        for j in 0..len {
-            let mut v = [C::zero(); MAX];
-            for (x, s) in v.iter_mut().zip(&cs) {
-                *x = match s {
-                    Slot::R(a) => a[j],
-                    Slot::W(a) => a[j],
-                };
-            }
-            f(base + j, &mut v);
-            if let Some(c) = copy {
-                v[c] = v[0];
-            }
-            for (x, s) in v.iter().zip(cs.iter_mut()) {
-                if let Slot::W(a) = s {
-                    a[j] = *x;
-                }
-            }
+        let width = cs.len();
+        let mut ptrs = [std::ptr::null_mut::<C>(); MAX];
+        let mut written = [false; MAX];
+        let mut len = 0;
+        for (k, s) in cs.iter_mut().enumerate() {
+            (ptrs[k], written[k], len) = match s {
+                Slot::R(a) => (a.as_ptr() as *mut C, false, a.len()),
+                Slot::W(a) => (a.as_mut_ptr(), true, a.len()),
+            };
         }
+        // One monomorphised loop per slot count, so the per-element work has no enum matches
+        // and fixed-length inner loops.
+        match width {
+            2 => sweep::<C, F, 2>(base, len, &ptrs, &written, copy, &f),
+            3 => sweep::<C, F, 3>(base, len, &ptrs, &written, copy, &f),
+            4 => sweep::<C, F, 4>(base, len, &ptrs, &written, copy, &f),
+            5 => sweep::<C, F, 5>(base, len, &ptrs, &written, copy, &f),
+            _ => sweep::<C, F, MAX>(base, len, &ptrs, &written, copy, &f),
+        }
+        drop(cs);
     };
     if !cpu::parallel(n) {
         run(0, slots);
@@ -176,6 +174,36 @@ fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
         .into_par_iter()
         .enumerate()
         .for_each(|(k, cs)| run(k * CHUNK, cs));
+}
+
+/// The element loop of `for_each` over `W` slots of `len` elements each.
+#[inline(always)]
+fn sweep<C: Real, F: Fn(usize, &mut [C; MAX]), const W: usize>(
+    base: usize,
+    len: usize,
+    ptrs: &[*mut C; MAX],
+    written: &[bool; MAX],
+    copy: Option<usize>,
+    f: &F,
+) {
+    for j in 0..len {
+        let mut v = [C::zero(); MAX];
+        for k in 0..W {
+            // SAFETY: slot k is a live slice of `len` elements (borrowed by the caller's `cs`);
+            // slots never alias: `fused` copies any array that shares storage with another.
+            v[k] = unsafe { *ptrs[k].add(j) };
+        }
+        f(base + j, &mut v);
+        if let Some(c) = copy {
+            v[c] = v[0];
+        }
+        for k in 0..W {
+            if written[k] {
+                // SAFETY: as above; written slots come from `&mut` slices.
+                unsafe { *ptrs[k].add(j) = v[k] };
+            }
+        }
+    }
 }
 
 /// A contiguous copy of a view converted to the compute type.
