@@ -22,22 +22,26 @@
 //! | 1024 | f32   | 8.6 ms (251)                 | 4.5 ms (474)          | 5.8 ms (368)                   |
 //! | 1024 | f64   | 17.8 ms (121)                | 9.3 ms (231)          | 11.4 ms (189)                  |
 //!
-//! With the workspace's `gemm = "0.19"` (default features: no AVX-512 kernels) gemm is faster
-//! for tiny products and matrixmultiply (which has AVX-512 kernels) from about 48^3 up, so both
-//! are kept and split by size (`USE_GEMM_BELOW`). gemm's `x86-v4` feature (AVX-512 kernels,
-//! picked at run time, so still safe on older CPUs) would make gemm the faster at most sizes
-//! (not f64 at 256); with it on, set `GEMM_HAS_AVX512` to true. See benches/README.md.
+//! The workspace builds gemm with its `x86-v4` feature (AVX-512 kernels, picked at run time, so
+//! still safe on older CPUs): on a CPU with AVX-512 gemm is the faster at every size but f64 at
+//! 256 and takes every product. Without AVX-512, gemm's AVX2 kernels are faster only for tiny
+//! products, so matrixmultiply takes those from about 48^3 up (`USE_GEMM_BELOW`).
 use crate::backend::cpu::num::Num;
 use crate::backend::cpu::{forked, num_threads};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::Once;
 
-/// Set to true when the workspace enables gemm's `x86-v4` feature: gemm then wins at all sizes.
-pub const GEMM_HAS_AVX512: bool = false;
+/// Whether gemm runs its AVX-512 kernels here: it then wins at all sizes.
+fn gemm_has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f"); // cached by std
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
 
-/// Products with fewer multiply-adds (m*n*k) than this go to `gemm`, larger ones to
-/// `matrixmultiply` (unless `GEMM_HAS_AVX512`).
+/// Without AVX-512, products with fewer multiply-adds (m*n*k) than this go to `gemm`, larger
+/// ones to `matrixmultiply`.
 pub const USE_GEMM_BELOW: usize = 48 * 48 * 48;
 
 /// Batches of matrices smaller than this (m*n*k) run one matrix per thread; larger ones run one
@@ -125,7 +129,7 @@ macro_rules! float_kernel {
                 unsafe {
                     let (pa, pb, pc) = (a.as_ptr().add(ao), b.as_ptr().add(bo), c.as_mut_ptr());
                     // matrixmultiply's own thread pool is gone in a forked child: use gemm there.
-                    if GEMM_HAS_AVX512 || m * n * k < USE_GEMM_BELOW || forked() {
+                    if m * n * k < USE_GEMM_BELOW || forked() || gemm_has_avx512() {
                         gemm::gemm(
                             m,
                             n,
