@@ -118,32 +118,44 @@ enum Slot<'a, C> {
 
 /// Runs `f(i, v)` for every element `i`: `v[k]` holds element `i` of slot `k`, and what `f`
 /// leaves in a written slot is stored back. With `copy`, the master weight `v[0]` is then also
-/// stored into slot `copy` (the float16 weight of a multi-precision update).
+/// stored into the last slot (the float16 weight of a multi-precision update).
 fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
     slots: Vec<Slot<'_, C>>,
     n: usize,
-    copy: Option<usize>,
+    copy: bool,
     f: F,
 ) {
     let run = |base: usize, mut cs: Vec<Slot<'_, C>>| {
         let width = cs.len();
         let mut ptrs = [std::ptr::null_mut::<C>(); MAX];
-        let mut written = [false; MAX];
+        let mut mask = 0u8; // bit k: slot k is written
         let mut len = 0;
         for (k, s) in cs.iter_mut().enumerate() {
-            (ptrs[k], written[k], len) = match s {
-                Slot::R(a) => (a.as_ptr() as *mut C, false, a.len()),
-                Slot::W(a) => (a.as_mut_ptr(), true, a.len()),
+            (ptrs[k], len) = match s {
+                Slot::R(a) => (a.as_ptr() as *mut C, a.len()),
+                Slot::W(a) => {
+                    mask |= 1 << k;
+                    (a.as_mut_ptr(), a.len())
+                }
             };
         }
-        // One monomorphised loop per slot count, so the per-element work has no enum matches
-        // and fixed-length inner loops.
-        match width {
-            2 => sweep::<C, F, 2>(base, len, &ptrs, &written, copy, &f),
-            3 => sweep::<C, F, 3>(base, len, &ptrs, &written, copy, &f),
-            4 => sweep::<C, F, 4>(base, len, &ptrs, &written, copy, &f),
-            5 => sweep::<C, F, 5>(base, len, &ptrs, &written, copy, &f),
-            _ => sweep::<C, F, MAX>(base, len, &ptrs, &written, copy, &f),
+        // One loop per slot count and write mask, both constants there: with a mask known only
+        // at run time the per-element stores stay branches on memory (6x slower). The kernels'
+        // masks: every slot but the gradient (slot 1) written, and LAMB's phase 1, which leaves
+        // the weight (slot 0) alone. Any other mask runs with its bits read at run time.
+        let l = len;
+        match (width, mask) {
+            (2, 0b1) => sweep::<C, F, 2>(base, l, ptrs, 0b1, copy, &f),
+            (3, 0b101) => sweep::<C, F, 3>(base, l, ptrs, 0b101, copy, &f),
+            (4, 0b1101) => sweep::<C, F, 4>(base, l, ptrs, 0b1101, copy, &f),
+            (5, 0b11101) => sweep::<C, F, 5>(base, l, ptrs, 0b11101, copy, &f),
+            (6, 0b111101) => sweep::<C, F, 6>(base, l, ptrs, 0b111101, copy, &f),
+            (5, 0b11100) => sweep::<C, F, 5>(base, l, ptrs, 0b11100, copy, &f),
+            (2, _) => sweep::<C, F, 2>(base, l, ptrs, mask, copy, &f),
+            (3, _) => sweep::<C, F, 3>(base, l, ptrs, mask, copy, &f),
+            (4, _) => sweep::<C, F, 4>(base, l, ptrs, mask, copy, &f),
+            (5, _) => sweep::<C, F, 5>(base, l, ptrs, mask, copy, &f),
+            _ => sweep::<C, F, MAX>(base, l, ptrs, mask, copy, &f),
         }
         drop(cs);
     };
@@ -176,14 +188,15 @@ fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
         .for_each(|(k, cs)| run(k * CHUNK, cs));
 }
 
-/// The element loop of `for_each` over `W` slots of `len` elements each.
+/// The element loop of `for_each` over `W` slots of `len` elements each. Every index into `v`
+/// is a constant here and in the kernels, so `v` lives in registers.
 #[inline(always)]
 fn sweep<C: Real, F: Fn(usize, &mut [C; MAX]), const W: usize>(
     base: usize,
     len: usize,
-    ptrs: &[*mut C; MAX],
-    written: &[bool; MAX],
-    copy: Option<usize>,
+    ptrs: [*mut C; MAX],
+    mask: u8,
+    copy: bool,
     f: &F,
 ) {
     for j in 0..len {
@@ -194,11 +207,11 @@ fn sweep<C: Real, F: Fn(usize, &mut [C; MAX]), const W: usize>(
             v[k] = unsafe { *ptrs[k].add(j) };
         }
         f(base + j, &mut v);
-        if let Some(c) = copy {
-            v[c] = v[0];
+        if copy {
+            v[W - 1] = v[0];
         }
         for k in 0..W {
-            if written[k] {
+            if mask & (1 << k) != 0 {
                 // SAFETY: as above; written slots come from `&mut` slices.
                 unsafe { *ptrs[k].add(j) = v[k] };
             }
@@ -314,7 +327,7 @@ fn check(op: &str, arrays: &[Arr<'_>]) -> Result<()> {
 fn fused<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
     op: &str,
     arrays: &[Arr<'_>],
-    copy: Option<usize>,
+    copy: bool,
     f: F,
 ) -> Result<()> {
     check(op, arrays)?;
@@ -467,8 +480,7 @@ impl Update {
             if self.mp {
                 arrays.push(("weight", weight, true));
             }
-            let copy = self.mp.then_some(2);
-            fused(op, &arrays, copy, move |_, v: &mut [C; MAX]| {
+            fused(op, &arrays, self.mp, move |_, v: &mut [C; MAX]| {
                 v[0] = v[0] - lr * v[1]
             })?;
             return Ok(vec![weight.clone()]);
@@ -498,9 +510,9 @@ impl Update {
         if let Some(o) = &out {
             arrays.push(("g", o, true));
         }
-        let mut copy = None;
-        if self.mp && writes_weight {
-            copy = Some(arrays.len());
+        // The float16 weight of a multi-precision update comes last: `fused` copies the master into it.
+        let copy = self.mp && writes_weight;
+        if copy {
             arrays.push(("weight", weight, true));
         }
 
