@@ -1,7 +1,8 @@
-"""Train an MLP on scikit-learn's bundled 8x8 digits with the Gluon API: a HybridSequential of
-Dense layers, a DataLoader, softmax cross-entropy, a Trainer and the Accuracy metric.
+"""Train a network on scikit-learn's bundled 8x8 digits with the Gluon API: a HybridSequential (an
+MLP of Dense layers, or with ``--model cnn`` a small CNN of Conv2D, BatchNorm and MaxPool2D layers),
+a DataLoader, softmax cross-entropy, a Trainer and the Accuracy metric.
 
-    pip install . scikit-learn && python examples/train_digits.py
+    pip install . scikit-learn && python examples/train_digits.py [--model cnn]
 """
 import argparse
 import sys
@@ -29,14 +30,18 @@ def evaluate(net, loader):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    ap.add_argument("--epochs", type=int, default=None, help="default: 30 for the MLP, 15 for the CNN")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.003)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
+    if args.epochs is None:
+        args.epochs = 30 if args.model == "mlp" else 15
 
     digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")
+    x = (digits.images / 16.0).astype("float32")
+    x = x.reshape(len(x), -1) if args.model == "mlp" else x[:, None]  # (N, 64) or (N, 1, 8, 8)
     y = digits.target.astype("int64")
     order = onp.random.RandomState(args.seed).permutation(len(x))
     x, y = x[order], y[order]
@@ -48,14 +53,20 @@ def main():
 
     mx.random.seed(args.seed)
     net = nn.HybridSequential()
-    net.add(nn.Dense(128, activation="relu"), nn.Dropout(0.1), nn.Dense(64, activation="relu"), nn.Dense(10))
+    if args.model == "mlp":
+        net.add(nn.Dense(128, activation="relu"), nn.Dropout(0.1), nn.Dense(64, activation="relu"), nn.Dense(10))
+    else:
+        net.add(nn.Conv2D(32, 3, padding=1, use_bias=False), nn.BatchNorm(), nn.Activation("relu"),
+                nn.Conv2D(32, 3, padding=1, activation="relu"), nn.MaxPool2D(2),  # 8x8 -> 4x4
+                nn.Conv2D(64, 3, padding=1, activation="relu"), nn.MaxPool2D(2),  # 4x4 -> 2x2
+                nn.Flatten(), nn.Dropout(0.2), nn.Dense(128, activation="relu"), nn.Dense(10))
     net.initialize(mx.init.Xavier())
     net.hybridize()
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     steps = args.epochs * len(train_loader)
     schedule = mx.lr_scheduler.CosineScheduler(max_update=steps, base_lr=args.lr, final_lr=args.lr / 100)
     trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": args.lr, "lr_scheduler": schedule})
-    print(f"digits: {len(train)} training and {len(test)} test images of 8x8 pixels, 10 classes")
+    print(f"digits: {len(train)} training and {len(test)} test images of 8x8 pixels, 10 classes; model: {args.model}")
 
     start = time.time()
     for epoch in range(1, args.epochs + 1):

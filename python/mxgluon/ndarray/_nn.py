@@ -1,11 +1,12 @@
 """MXNet 1.x's neural-network operators under their ``mx.nd`` names (``FullyConnected``, ``BatchNorm``,
 ...): the same core ops as ``mx.npx``, with 1.x argument names and NDArray results."""
 from ..base import MXNetValueError
+from ..numpy_extension import _conv as _npx_conv
 from ..numpy_extension import _nn as _npx
 from .ndarray import _as_nd
 
 __all__ = ["FullyConnected", "BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "Embedding", "Dropout",
-           "Activation", "LeakyReLU"]
+           "Activation", "LeakyReLU", "Convolution", "Deconvolution", "Pooling", "Pad"]
 
 
 def FullyConnected(data, weight, bias=None, num_hidden=None, no_bias=False, flatten=True, **kwargs):
@@ -50,3 +51,28 @@ def Activation(data, act_type="relu", **kwargs):
 
 def LeakyReLU(data, gamma=None, act_type="leaky", slope=0.25, lower_bound=0.125, upper_bound=0.334, **kwargs):
     return _npx.leaky_relu(_as_nd(data), gamma=gamma, act_type=act_type, slope=slope)
+
+
+def Convolution(data, weight, bias=None, kernel=None, stride=(), dilate=(), pad=(), num_filter=1, num_group=1,
+                workspace=1024, no_bias=False, cudnn_tune=None, cudnn_off=False, layout=None, **kwargs):
+    return _npx_conv.convolution(_as_nd(data), weight, bias, kernel=kernel, stride=stride, dilate=dilate, pad=pad,
+                                 num_filter=num_filter, num_group=num_group, no_bias=no_bias, layout=layout)
+
+
+def Deconvolution(data, weight, bias=None, kernel=None, stride=(), dilate=(), pad=(), adj=(), target_shape=(),
+                  num_filter=1, num_group=1, workspace=512, no_bias=True, cudnn_tune=None, cudnn_off=False,
+                  layout=None, **kwargs):
+    return _npx_conv.deconvolution(_as_nd(data), weight, bias, kernel=kernel, stride=stride, dilate=dilate,
+                                   pad=pad, adj=adj, target_shape=target_shape, num_filter=num_filter,
+                                   num_group=num_group, no_bias=no_bias, layout=layout)
+
+
+def Pooling(data, kernel=(), pool_type="max", global_pool=False, cudnn_off=False, pooling_convention="valid",
+            stride=(), pad=(), p_value=None, count_include_pad=None, layout=None, **kwargs):
+    return _npx_conv.pooling(_as_nd(data), kernel=kernel, pool_type=pool_type, global_pool=global_pool,
+                             pooling_convention=pooling_convention, stride=stride, pad=pad, p_value=p_value,
+                             count_include_pad=count_include_pad, layout=layout)
+
+
+def Pad(data, mode="constant", pad_width=None, constant_value=0.0, **kwargs):
+    return _npx_conv.pad(_as_nd(data), mode=mode, pad_width=pad_width, constant_value=constant_value)
