@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 pub mod attrs;
+pub mod conv;
 pub mod ctc;
 pub mod elementwise;
 pub mod index;
@@ -153,6 +154,7 @@ pub fn registry() -> &'static Registry {
         index::register(&mut r);
         nn::register(&mut r);
         layers::register(&mut r);
+        conv::register(&mut r);
         norm::register(&mut r);
         optimizer::register(&mut r);
         random::register(&mut r);
