@@ -16,6 +16,7 @@ pub mod linalg;
 pub mod nn;
 pub mod norm;
 pub mod optimizer;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod shape;
@@ -155,6 +156,7 @@ pub fn registry() -> &'static Registry {
         layers::register(&mut r);
         norm::register(&mut r);
         optimizer::register(&mut r);
+        pool::register(&mut r);
         random::register(&mut r);
         ctc::register(&mut r);
         r
