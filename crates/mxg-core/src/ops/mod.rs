@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 pub mod attrs;
 pub mod ctc;
+pub mod deform;
 pub mod elementwise;
 pub mod index;
 pub mod layers;
@@ -159,6 +160,7 @@ pub fn registry() -> &'static Registry {
         pool::register(&mut r);
         random::register(&mut r);
         ctc::register(&mut r);
+        deform::register(&mut r);
         r
     })
 }
