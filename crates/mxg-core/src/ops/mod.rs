@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 pub mod attrs;
 pub mod conv;
 pub mod ctc;
+pub mod deform;
 pub mod elementwise;
 pub mod index;
 pub mod layers;
@@ -17,6 +18,7 @@ pub mod linalg;
 pub mod nn;
 pub mod norm;
 pub mod optimizer;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod shape;
@@ -157,8 +159,10 @@ pub fn registry() -> &'static Registry {
         conv::register(&mut r);
         norm::register(&mut r);
         optimizer::register(&mut r);
+        pool::register(&mut r);
         random::register(&mut r);
         ctc::register(&mut r);
+        deform::register(&mut r);
         r
     })
 }
