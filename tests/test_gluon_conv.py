@@ -135,9 +135,9 @@ def test_conv_transpose_forward_against_loops(case, channel_last):
 @pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "softrelu", "gelu", "silu"])
 def test_conv_activation_fused_or_not(act):
     x = np.array(arr(2, 3, 6, 6))
-    a = nn.Conv2D(4, 3, padding=1, activation=act)
+    a = nn.Conv2D(4, 3, padding=1, activation=act, in_channels=3)
     a.initialize(mx.init.Normal(0.5))
-    plain = nn.Conv2D(4, 3, padding=1)
+    plain = nn.Conv2D(4, 3, padding=1, in_channels=3)
     plain.initialize()
     plain.weight.set_data(a.weight.data())
     plain.bias.set_data(a.bias.data())
