@@ -155,8 +155,8 @@ impl ConvSpec {
         self.check_rank(op, "data", img)?;
         let (n, c, sp) = self.split(img);
         let mut out = Vec::with_capacity(self.rank());
-        for i in 0..self.rank() {
-            let padded = sp[i] + 2 * self.pad[i];
+        for (i, &x) in sp.iter().enumerate() {
+            let padded = x + 2 * self.pad[i];
             let dk = self.dilated(i);
             if dk > padded {
                 return Err(Error::shape(
@@ -166,7 +166,7 @@ impl ConvSpec {
                          the padded input ({} + 2*{} = {padded}) of data shape {}",
                         sh(&self.kernel),
                         sh(&self.dilate),
-                        sp[i],
+                        x,
                         self.pad[i],
                         sh(img)
                     ),
@@ -707,7 +707,7 @@ fn check_shape(op: &str, what: &str, got: &[usize], want: &[usize], meaning: &st
 /// Channels of `c`, in groups: both counts must divide.
 fn check_groups(op: &str, spec: &ConvSpec, data: &[usize], c: usize, nf: usize) -> Result<()> {
     let g = spec.num_group;
-    if c % g != 0 {
+    if !c.is_multiple_of(g) {
         return Err(Error::shape(
             op,
             format!(
@@ -717,7 +717,7 @@ fn check_groups(op: &str, spec: &ConvSpec, data: &[usize], c: usize, nf: usize) 
             ),
         ));
     }
-    if nf % g != 0 {
+    if !nf.is_multiple_of(g) {
         return Err(Error::value(
             op,
             format!("num_filter={nf} is not divisible by num_group={g}"),
@@ -1663,21 +1663,37 @@ pub(super) mod tests {
         for i in 0..yv.len() {
             assert!((yv[i] - pv[i] - (i / 36 + 1) as f64).abs() < 1e-12);
         }
-        // target_shape (7, 7): pad and adj follow from it
+        // target_shape (6, 5): pad and adj follow from it
         let t = a.with("target_shape", Attr::Str("(6, 5)".into()));
         let y = invoke("Deconvolution", &[&z, &w], &t).unwrap().remove(0);
         assert_eq!(y.shape().as_slice(), &[1, 4, 6, 5]);
-        assert_eq!(
-            invoke(
-                "Deconvolution",
-                &[&z, &w],
-                &t.with("target_shape", Attr::Str("(9, 9)".into()))
-            )
-            .unwrap_err()
-            .to_string()
-            .contains("too big"),
-            true
-        );
+        let big = t.with("target_shape", Attr::Str("(9, 9)".into()));
+        let e = invoke("Deconvolution", &[&z, &w], &big).unwrap_err();
+        assert!(e.to_string().contains("too big"), "{e}");
+    }
+
+    #[test]
+    fn attrs_round_trip_through_mxnet_strings() {
+        let cs = case(1, 4, 6, 2, &[5, 5], &[3, 3], &[2, 1], &[1, 2], &[1, 0]);
+        let conv = attrs(&cs, true, 6)
+            .with("act_type", Attr::Str("relu".into()))
+            .with("cudnn_tune", Attr::Str("fastest".into()));
+        let deconv = attrs(&cs, false, 6)
+            .with("adj", ints(&[1, 0]))
+            .with("target_shape", ints(&[10, 9]));
+        for (name, a) in [("Convolution", conv), ("Deconvolution", deconv)] {
+            let op = crate::ops::build(name, &a).unwrap();
+            assert_eq!(op.mxnet_name(), name);
+            let strings = Attrs(
+                op.attrs()
+                    .to_mxnet_strings()
+                    .into_iter()
+                    .map(|(k, v)| (k, Attr::Str(v)))
+                    .collect(),
+            );
+            let back = crate::ops::build(name, &strings).unwrap();
+            assert_eq!(back.attrs(), op.attrs(), "{name}");
+        }
     }
 
     #[test]
