@@ -105,27 +105,30 @@ class _Conv(HybridBlock):
         return "conv"
 
     def __repr__(self):
-        k = self._kwargs
-        n = len(k["kernel"])
-        s = f"{{mapping}}, kernel_size={k['kernel']}, stride={k['stride']}"
-        if k["pad"] != (0,) * n:
-            s += f", padding={k['pad']}"
-        if k["dilate"] != (1,) * n:
-            s += f", dilation={k['dilate']}"
-        if k.get("adj", (0,) * n) != (0,) * n:
-            s += f", output_padding={k['adj']}"
-        if k["num_group"] != 1:
-            s += f", groups={k['num_group']}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.act is not None:
-            s += f", {self.act}"
         # The weight's (outer, inner) channel dimensions: (out, in / groups) or, transposed, (in, out / groups).
         shape = self.weight.shape
         outer, inner = shape[0], (shape[1] if self._layout[1] == "C" else shape[-1])
         ins, outs = (outer, inner) if self._transposed else (inner, outer)
-        mapping = f"{ins} -> {outs}"  # an unknown in_channels shows as -1, as MXNet 2.x prints it
-        return f"{type(self).__name__}(" + s.format(mapping=mapping) + ")"
+        # An unknown in_channels shows as -1, as MXNet 2.x prints it.
+        return _conv_repr(self, f"{ins} -> {outs}", self._kwargs, self.bias is not None)
+
+
+def _conv_repr(layer, mapping, k, bias):
+    n = len(k["kernel"])
+    s = f"{type(layer).__name__}({mapping}, kernel_size={k['kernel']}, stride={k['stride']}"
+    if k["pad"] != (0,) * n:
+        s += f", padding={k['pad']}"
+    if k["dilate"] != (1,) * n:
+        s += f", dilation={k['dilate']}"
+    if k.get("adj", (0,) * n) != (0,) * n:
+        s += f", output_padding={k['adj']}"
+    if k["num_group"] != 1:
+        s += f", groups={k['num_group']}"
+    if not bias:
+        s += ", bias=False"
+    if layer.act is not None:
+        s += f", {layer.act}"
+    return s + ")"
 
 
 class _ConvForward(_Conv):
@@ -397,9 +400,10 @@ class _Deformable(HybridBlock):
 
     _offset_parts = 2  # offset values per kernel tap and deformable group (v2 adds the mask: 3)
 
-    def __init__(self, channels, kernel_size, strides, padding, dilation, groups, num_deformable_group, layout,
-                 use_bias, in_channels, activation, weight_initializer, bias_initializer,
-                 offset_weight_initializer, offset_bias_initializer, offset_use_bias, adj):
+    def __init__(self, channels, kernel_size=(1, 1), strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                 num_deformable_group=1, layout="NCHW", use_bias=True, in_channels=0, activation=None,
+                 weight_initializer=None, bias_initializer="zeros", offset_weight_initializer="zeros",
+                 offset_bias_initializer="zeros", offset_use_bias=True, op_name=None, adj=None):
         super().__init__()
         cls = type(self).__name__
         if layout != "NCHW":
@@ -454,34 +458,14 @@ class _Deformable(HybridBlock):
 
     def __repr__(self):
         k = self._kwargs_deformable_conv
-        s = f"{type(self).__name__}({{}} -> {k['num_filter']}, kernel_size={k['kernel']}, stride={k['stride']}"
-        if k["pad"] != (0, 0):
-            s += f", padding={k['pad']}"
-        if k["dilate"] != (1, 1):
-            s += f", dilation={k['dilate']}"
-        if k["num_group"] != 1:
-            s += f", groups={k['num_group']}"
-        if self.deformable_conv_bias is None:
-            s += ", bias=False"
-        if self.act is not None:
-            s += f", {self.act}"
-        c = self.deformable_conv_weight.shape[1]
-        return s.format(c) + ")"
+        return _conv_repr(self, f"{self.deformable_conv_weight.shape[1]} -> {k['num_filter']}", k,
+                          self.deformable_conv_bias is not None)
 
 
 class DeformableConvolution(_Deformable):
     """Deformable convolution v1 (Dai et al., 2017) over NCHW input: a convolution of the input
     learns 2*num_deformable_group*kh*kw offset maps, and the output convolution samples the input
     (bilinearly, zero outside) at the regular grid shifted by them. Output size as Conv2D."""
-
-    def __init__(self, channels, kernel_size=(1, 1), strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
-                 num_deformable_group=1, layout="NCHW", use_bias=True, in_channels=0, activation=None,
-                 weight_initializer=None, bias_initializer="zeros", offset_weight_initializer="zeros",
-                 offset_bias_initializer="zeros", offset_use_bias=True, op_name="DeformableConvolution",
-                 adj=None):
-        super().__init__(channels, kernel_size, strides, padding, dilation, groups, num_deformable_group, layout,
-                         use_bias, in_channels, activation, weight_initializer, bias_initializer,
-                         offset_weight_initializer, offset_bias_initializer, offset_use_bias, adj)
 
     def forward(self, x):
         dev = _dev(x)
@@ -495,15 +479,6 @@ class ModulatedDeformableConvolution(_Deformable):
     sample."""
 
     _offset_parts = 3
-
-    def __init__(self, channels, kernel_size=(1, 1), strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
-                 num_deformable_group=1, layout="NCHW", use_bias=True, in_channels=0, activation=None,
-                 weight_initializer=None, bias_initializer="zeros", offset_weight_initializer="zeros",
-                 offset_bias_initializer="zeros", offset_use_bias=True, op_name="ModulatedDeformableConvolution",
-                 adj=None):
-        super().__init__(channels, kernel_size, strides, padding, dilation, groups, num_deformable_group, layout,
-                         use_bias, in_channels, activation, weight_initializer, bias_initializer,
-                         offset_weight_initializer, offset_bias_initializer, offset_use_bias, adj)
 
     def forward(self, x):
         dev = _dev(x)
