@@ -119,7 +119,7 @@ enum Slot<'a, C> {
 /// Runs `f(i, v)` for every element `i`: `v[k]` holds element `i` of slot `k`, and what `f`
 /// leaves in a written slot is stored back. With `copy`, the master weight `v[0]` is then also
 /// stored into the last slot (the float16 weight of a multi-precision update).
-fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
+fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync + Copy>(
     slots: Vec<Slot<'_, C>>,
     n: usize,
     copy: bool,
@@ -145,17 +145,17 @@ fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
         // the weight (slot 0) alone. Any other mask runs with its bits read at run time.
         let l = len;
         match (width, mask) {
-            (2, 0b1) => sweep::<C, F, 2>(base, l, ptrs, 0b1, copy, &f),
-            (3, 0b101) => sweep::<C, F, 3>(base, l, ptrs, 0b101, copy, &f),
-            (4, 0b1101) => sweep::<C, F, 4>(base, l, ptrs, 0b1101, copy, &f),
-            (5, 0b11101) => sweep::<C, F, 5>(base, l, ptrs, 0b11101, copy, &f),
-            (6, 0b111101) => sweep::<C, F, 6>(base, l, ptrs, 0b111101, copy, &f),
-            (5, 0b11100) => sweep::<C, F, 5>(base, l, ptrs, 0b11100, copy, &f),
-            (2, _) => sweep::<C, F, 2>(base, l, ptrs, mask, copy, &f),
-            (3, _) => sweep::<C, F, 3>(base, l, ptrs, mask, copy, &f),
-            (4, _) => sweep::<C, F, 4>(base, l, ptrs, mask, copy, &f),
-            (5, _) => sweep::<C, F, 5>(base, l, ptrs, mask, copy, &f),
-            _ => sweep::<C, F, MAX>(base, l, ptrs, mask, copy, &f),
+            (2, 0b1) => sweep::<C, F, 2>(base, l, ptrs, 0b1, copy, f),
+            (3, 0b101) => sweep::<C, F, 3>(base, l, ptrs, 0b101, copy, f),
+            (4, 0b1101) => sweep::<C, F, 4>(base, l, ptrs, 0b1101, copy, f),
+            (5, 0b11101) => sweep::<C, F, 5>(base, l, ptrs, 0b11101, copy, f),
+            (6, 0b111101) => sweep::<C, F, 6>(base, l, ptrs, 0b111101, copy, f),
+            (5, 0b11100) => sweep::<C, F, 5>(base, l, ptrs, 0b11100, copy, f),
+            (2, _) => sweep::<C, F, 2>(base, l, ptrs, mask, copy, f),
+            (3, _) => sweep::<C, F, 3>(base, l, ptrs, mask, copy, f),
+            (4, _) => sweep::<C, F, 4>(base, l, ptrs, mask, copy, f),
+            (5, _) => sweep::<C, F, 5>(base, l, ptrs, mask, copy, f),
+            _ => sweep::<C, F, MAX>(base, l, ptrs, mask, copy, f),
         }
         drop(cs);
     };
@@ -189,7 +189,8 @@ fn for_each<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
 }
 
 /// The element loop of `for_each` over `W` slots of `len` elements each. Every index into `v`
-/// is a constant here and in the kernels, so `v` lives in registers.
+/// is a constant here and in the kernels, so `v` lives in registers; the kernel comes by value,
+/// so that its captured constants cannot alias the stores and stay in registers too.
 #[inline(always)]
 fn sweep<C: Real, F: Fn(usize, &mut [C; MAX]), const W: usize>(
     base: usize,
@@ -197,7 +198,7 @@ fn sweep<C: Real, F: Fn(usize, &mut [C; MAX]), const W: usize>(
     ptrs: [*mut C; MAX],
     mask: u8,
     copy: bool,
-    f: &F,
+    f: F,
 ) {
     for j in 0..len {
         let mut v = [C::zero(); MAX];
@@ -324,7 +325,7 @@ fn check(op: &str, arrays: &[Arr<'_>]) -> Result<()> {
 /// Runs kernel `f` over `arrays` (all checked, of one shape). Arrays already in the compute type
 /// and sharing memory with no other are used in place; the others are converted copies, stored
 /// back when written.
-fn fused<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync>(
+fn fused<C: Real, F: Fn(usize, &mut [C; MAX]) + Sync + Copy>(
     op: &str,
     arrays: &[Arr<'_>],
     copy: bool,
@@ -411,7 +412,7 @@ fn sgd_kernel<C: Real>(
     mom: bool,
     rs: C,
     cg: Option<C>,
-) -> impl Fn(usize, &mut [C; MAX]) + Sync {
+) -> impl Fn(usize, &mut [C; MAX]) + Sync + Copy {
     move |_, v| {
         let g = clip(rs * v[1], cg);
         if mom {
