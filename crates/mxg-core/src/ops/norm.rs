@@ -289,15 +289,30 @@ fn norm_kernel<T: Real + CpuElement>(
     let mut y = vec![T::zero(); geo.p * m * q];
     let kind = n.kind;
     let relu = n.relu;
+    let zero = T::zero();
     with_slice::<T, _>(op, x, |xs| {
         for_blocks(&mut y, m * q, |pp, blk| {
-            for mm in 0..m {
+            let xb = &xs[pp * m * q..(pp + 1) * m * q];
+            for (mm, (row, xr)) in blk.chunks_mut(q).zip(xb.chunks(q)).enumerate() {
                 let c = geo.channel(kind, pp, mm);
-                for qq in 0..q {
-                    let k = if geo.per_line { pp * q + qq } else { mm };
-                    let e = mm * q + qq;
-                    let v = (xs[pp * m * q + e].f() - mean[k]) * inv[k] * gamma[c] + beta[c];
-                    blk[e] = T::from_f(if relu && !(v > 0.0) { 0.0 } else { v });
+                if geo.per_line {
+                    for (qq, (o, &v)) in row.iter_mut().zip(xr).enumerate() {
+                        let k = pp * q + qq;
+                        let v = (v.f() - mean[k]) * inv[k] * gamma[c] + beta[c];
+                        *o = T::from_f(if relu && !(v > 0.0) { 0.0 } else { v });
+                    }
+                } else {
+                    // One statistic for the whole row: y = x * a + b, in T (a vector loop).
+                    let a = inv[mm] * gamma[c];
+                    let (a, b) = (T::from_f(a), T::from_f(beta[c] - mean[mm] * a));
+                    if relu {
+                        row.iter_mut().zip(xr).for_each(|(o, &v)| {
+                            let v = v * a + b;
+                            *o = if v > zero { v } else { zero };
+                        });
+                    } else {
+                        row.iter_mut().zip(xr).for_each(|(o, &v)| *o = v * a + b);
+                    }
                 }
             }
         });
