@@ -333,7 +333,13 @@ pub fn batched_gemm<T: GemmElem>(
     let b = pb.as_ref().unwrap_or(b);
     let (ars, acs) = tidy_strides(m, k, a.rs, a.cs);
     let (brs, bcs) = tidy_strides(k, n, b.rs, b.cs);
-    let threads = num_threads();
+    // Called from a task of the thread pool (an op already parallel over its batch), the
+    // product stays on that thread.
+    let threads = if rayon::current_thread_index().is_some() {
+        1
+    } else {
+        num_threads()
+    };
     let one = |i: usize, c: &mut [T], threads: usize| {
         T::kernel(
             m,
