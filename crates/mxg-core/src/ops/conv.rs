@@ -692,6 +692,35 @@ fn check_inputs(op: &str, i: &[Meta], no_bias: bool, names: [&str; 2]) -> Result
     Ok(())
 }
 
+/// The weight, `(outer, inner, *kernel)` (channel-last: `(outer, *kernel, inner)`) with `dims`
+/// the two sizes and what they are, and the bias of `num_filter`, against data `i[0]`.
+fn check_params(
+    op: &str,
+    spec: &ConvSpec,
+    i: &[Meta],
+    no_bias: bool,
+    num_filter: usize,
+    dims: [(usize, &str); 2],
+) -> Result<()> {
+    let [(outer, on), (inner, inn)] = dims;
+    let form = if spec.channels_last {
+        format!("({on}, *kernel, {inn})")
+    } else {
+        format!("({on}, {inn}, *kernel)")
+    };
+    let meaning = format!(
+        "{form} for data of shape {} ({})",
+        sh(&i[0].shape),
+        spec.layout_name()
+    );
+    let ws = spec.weight_shape(outer, inner);
+    check_shape(op, "weight", &i[1].shape, &ws, &meaning)?;
+    if !no_bias {
+        check_shape(op, "bias", &i[2].shape, &[num_filter], "(num_filter,)")?;
+    }
+    Ok(())
+}
+
 fn check_shape(op: &str, what: &str, got: &[usize], want: &[usize], meaning: &str) -> Result<()> {
     if got != want {
         return Err(Error::shape(
@@ -759,21 +788,11 @@ impl Convolution {
         spec.check_rank(OP, "data", x)?;
         let (n, c, _) = spec.split(x);
         check_groups(OP, spec, x, c, self.num_filter)?;
-        let ws = spec.weight_shape(self.num_filter, c / spec.num_group);
-        let meaning = format!(
-            "{} for data of shape {} ({})",
-            if spec.channels_last {
-                "(num_filter, *kernel, channels/num_group)"
-            } else {
-                "(num_filter, channels/num_group, *kernel)"
-            },
-            sh(x),
-            spec.layout_name()
-        );
-        check_shape(OP, "weight", &i[1].shape, &ws, &meaning)?;
-        if !self.no_bias {
-            check_shape(OP, "bias", &i[2].shape, &[self.num_filter], "(num_filter,)")?;
-        }
+        let dims = [
+            (self.num_filter, "num_filter"),
+            (c / spec.num_group, "channels/num_group"),
+        ];
+        check_params(OP, spec, i, self.no_bias, self.num_filter, dims)?;
         let g = spec.geom(OP, x, self.num_filter)?;
         let out = spec.join(n, self.num_filter, &g.out[3 - spec.rank()..]);
         Ok((g, out))
@@ -1017,21 +1036,11 @@ impl Deconvolution {
         spec.check_rank(OP, "data", x)?;
         let (n, cin, sp) = spec.split(x);
         check_groups(OP, spec, x, cin, c.num_filter)?;
-        let ws = spec.weight_shape(cin, c.num_filter / spec.num_group);
-        let meaning = format!(
-            "{} for data of shape {} ({})",
-            if spec.channels_last {
-                "(channels, *kernel, num_filter/num_group)"
-            } else {
-                "(channels, num_filter/num_group, *kernel)"
-            },
-            sh(x),
-            spec.layout_name()
-        );
-        check_shape(OP, "weight", &i[1].shape, &ws, &meaning)?;
-        if !c.no_bias {
-            check_shape(OP, "bias", &i[2].shape, &[c.num_filter], "(num_filter,)")?;
-        }
+        let dims = [
+            (cin, "channels"),
+            (c.num_filter / spec.num_group, "num_filter/num_group"),
+        ];
+        check_params(OP, spec, i, c.no_bias, c.num_filter, dims)?;
         if let Some(a) = sp.iter().position(|&v| v == 0) {
             return Err(Error::shape(
                 OP,

@@ -63,6 +63,10 @@ def _param_device(x):
     return getattr(x, "device", None)
 
 
+# Activations the Dense and convolution ops apply in their own pass over the output.
+_FUSED_ACTS = ("relu", "sigmoid", "tanh", "softrelu", "softsign", "log_sigmoid")
+
+
 class Dense(HybridBlock):
     """``activation(dot(x, weight.T) + bias)``, one fused op. With ``flatten`` the input is collapsed
     to (batch, -1); otherwise the layer acts on the last axis. ``in_units=0`` is inferred from the
@@ -88,7 +92,7 @@ class Dense(HybridBlock):
         dev = _param_device(x)
         bias = self.bias.data(dev) if self.bias is not None else None
         act = self.act._act_type if self.act is not None else None
-        fused = act in ("relu", "sigmoid", "tanh", "softrelu", "softsign", "log_sigmoid")
+        fused = act in _FUSED_ACTS
         out = npx.fully_connected(x, self.weight.data(dev), bias, num_hidden=self._units, no_bias=bias is None,
                                   flatten=self._flatten, act_type=act if fused else None)
         if act is not None and not fused:

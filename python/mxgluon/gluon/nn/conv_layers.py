@@ -7,6 +7,7 @@ from ...base import MXNetValueError
 from ..block import HybridBlock
 from ..parameter import Parameter
 from .activations import Activation
+from .basic_layers import _FUSED_ACTS, _param_device
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
            "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
@@ -14,9 +15,6 @@ __all__ = ["Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
            "ReflectionPad2D", "DeformableConvolution", "ModulatedDeformableConvolution",
            "PixelShuffle1D", "PixelShuffle2D", "PixelShuffle3D"]
-
-# Activations the convolution op applies in its own pass over the output (as Dense does).
-_FUSED_ACTS = ("relu", "sigmoid", "tanh", "softrelu", "softsign", "log_sigmoid")
 
 _LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
 
@@ -32,10 +30,6 @@ def _check_layout(layout, n, cls):
     if layout not in _LAYOUTS[n]:
         raise MXNetValueError(f"{cls}: layout must be one of {_LAYOUTS[n]}, not {layout!r}")
     return layout
-
-
-def _dev(x):
-    return getattr(x, "device", None)
 
 
 def _activation(activation):
@@ -94,7 +88,7 @@ class _Conv(HybridBlock):
         self.weight.shape = self._weight_shape(x.shape[c])
 
     def forward(self, x):
-        dev = _dev(x)
+        dev = _param_device(x)
         bias = self.bias.data(dev) if self.bias is not None else None
         act = self.act._act_type if self.act is not None else None
         fused = act in _FUSED_ACTS
@@ -468,7 +462,7 @@ class DeformableConvolution(_Deformable):
     (bilinearly, zero outside) at the regular grid shifted by them. Output size as Conv2D."""
 
     def forward(self, x):
-        dev = _dev(x)
+        dev = _param_device(x)
         out = npx.deformable_convolution(x, self._offset(x, dev), **self._conv_args(dev))
         return _apply_act(self, out)
 
@@ -481,7 +475,7 @@ class ModulatedDeformableConvolution(_Deformable):
     _offset_parts = 3
 
     def forward(self, x):
-        dev = _dev(x)
+        dev = _param_device(x)
         offset_mask = self._offset(x, dev)
         offset = offset_mask[:, :self._split]
         mask = npx.sigmoid(offset_mask[:, self._split:]) * 2
