@@ -1,5 +1,6 @@
 """gluon.nn convolution layers: output shapes by MXNet's documented formulas, parameter shapes and
 deferred initialisation, forward against direct NumPy loops, gradients, and clear errors."""
+import functools
 import itertools
 
 import numpy as onp
@@ -59,6 +60,13 @@ def deconv_ref(x, w, b, stride, pad, dilate, adj, groups):
     return res
 
 
+LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+
+
+def ntuple(n, v):
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
 def to_last(a):
     return onp.moveaxis(a, 1, -1)
 
@@ -80,12 +88,12 @@ CONV_CASES = [
 @pytest.mark.parametrize("channel_last", [False, True])
 def test_conv_forward_against_loops(case, channel_last):
     cls, n, shape, ch, k, s, p, d, g = case
-    layout = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}[n][channel_last]
+    layout = LAYOUTS[n][channel_last]
     layer = cls(ch, k, strides=s, padding=p, dilation=d, groups=g, layout=layout, bias_initializer="normal")
     layer.initialize(mx.init.Normal(0.5))
     x = arr(*shape)
     out = layer(np.array(to_last(x) if channel_last else x)).asnumpy()
-    tup = lambda v: (v,) * n if isinstance(v, int) else tuple(v)  # noqa: E731
+    tup = functools.partial(ntuple, n)
     w = layer.weight.data().asnumpy()
     if channel_last:
         assert w.shape == (ch,) + tup(k) + (shape[1] // g,)
@@ -111,13 +119,13 @@ DECONV_CASES = [
 @pytest.mark.parametrize("channel_last", [False, True])
 def test_conv_transpose_forward_against_loops(case, channel_last):
     cls, n, shape, ch, k, s, p, adj, d, g = case
-    layout = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}[n][channel_last]
+    layout = LAYOUTS[n][channel_last]
     layer = cls(ch, k, strides=s, padding=p, output_padding=adj, dilation=d, groups=g, layout=layout,
                 bias_initializer="normal")
     layer.initialize(mx.init.Normal(0.5))
     x = arr(*shape)
     out = layer(np.array(to_last(x) if channel_last else x)).asnumpy()
-    tup = lambda v: (v,) * n if isinstance(v, int) else tuple(v)  # noqa: E731
+    tup = functools.partial(ntuple, n)
     w = layer.weight.data().asnumpy()
     if channel_last:
         assert w.shape == (shape[1],) + tup(k) + (ch // g,)
@@ -272,12 +280,12 @@ def test_pool_forward_against_loops(case, channel_last, count_include_pad):
     kind = "max" if "Max" in cls.__name__ else "avg"
     if kind == "max" and not count_include_pad:
         pytest.skip("count_include_pad is for average pooling")
-    layout = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}[n][channel_last]
+    layout = LAYOUTS[n][channel_last]
     kw = {"count_include_pad": count_include_pad} if kind == "avg" else {}
     layer = cls(k, strides=s, padding=p, ceil_mode=ceil, layout=layout, **kw)
     x = arr(*shape)
     out = layer(np.array(to_last(x) if channel_last else x)).asnumpy()
-    tup = lambda v: (v,) * n if isinstance(v, int) else tuple(v)  # noqa: E731
+    tup = functools.partial(ntuple, n)
     ref = pool_ref(x, tup(k), tup(s if s is not None else k), tup(p), kind, ceil, count_include_pad)
     onp.testing.assert_allclose(out, to_last(ref) if channel_last else ref, rtol=1e-5, atol=1e-6)
 
@@ -290,7 +298,7 @@ def test_global_pools(n):
     mx_avg = getattr(nn, f"GlobalAvgPool{n}D")()(np.array(x)).asnumpy()
     onp.testing.assert_allclose(mx_max, x.max(axis=axes, keepdims=True), rtol=1e-6)
     onp.testing.assert_allclose(mx_avg, x.mean(axis=axes, keepdims=True), rtol=1e-5, atol=1e-6)
-    last = getattr(nn, f"GlobalAvgPool{n}D")(layout={1: "NWC", 2: "NHWC", 3: "NDHWC"}[n])
+    last = getattr(nn, f"GlobalAvgPool{n}D")(layout=LAYOUTS[n][1])
     onp.testing.assert_allclose(last(np.array(to_last(x))).asnumpy(), to_last(x.mean(axis=axes, keepdims=True)),
                                 rtol=1e-5, atol=1e-6)
 
