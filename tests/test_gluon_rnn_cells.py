@@ -514,6 +514,30 @@ def test_conv_cell_gradients_and_repr():
     check_grad(f, [RS.randn(1, 2, 2, 5), RS.randn(1, 2, 5)], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("layout,step_shape,data_shape", [("NCHW", (0, 5, 5), (2, 3, 3, 5, 5)),
+                                                           ("NHWC", (5, 5, 0), (2, 3, 5, 5, 3))])
+def test_conv_cell_infers_input_channels(layout, step_shape, data_shape):
+    cell = rnn.Conv2DLSTMCell(step_shape, 2, 3, 3, conv_layout=layout)
+    assert cell.i2h_weight.shape == ((8, -1, 3, 3) if layout == "NCHW" else (8, 3, 3, -1))
+    cell.initialize()
+    out, st = cell.unroll(3, np.ones(data_shape), merge_outputs=True)
+    assert cell.i2h_weight.shape == (8, 3, 3, 3)
+    assert out.shape == ((2, 3, 2, 3, 3) if layout == "NCHW" else (2, 3, 3, 3, 2)) and len(st) == 2
+
+
+def test_bidirectional_gradients_with_valid_length():
+    bi = rnn.BidirectionalCell(rnn.GRUCell(2, input_size=2), rnn.RNNCell(2, input_size=2))
+    bi.cast("float64")
+    bi.initialize(mx.init.Normal(0.7))
+    vl = np.array([2, 3])
+
+    def f(x):
+        out, st = bi.unroll(3, x, merge_outputs=True, valid_length=vl)
+        return np.concatenate([out.reshape(-1)] + [s.reshape(-1) for s in st])
+
+    check_grad(f, [RS.randn(2, 3, 2)], rtol=1e-5, atol=1e-7)
+
+
 def test_params_save_and_load_by_name(tmp_path):
     cell = rnn.LSTMCell(3, input_size=2)
     cell.initialize(mx.init.Normal(0.5))

@@ -88,9 +88,11 @@ class _BaseConvRNNCell(HybridRecurrentCell):
         self.i2h_bias = Parameter("i2h_bias", shape=(total,), init=i2h_bias_initializer, allow_deferred_init=True)
         self.h2h_bias = Parameter("h2h_bias", shape=(total,), init=h2h_bias_initializer, allow_deferred_init=True)
 
-    def infer_shape(self, inputs, *args):
-        """Infer the input channels (given as 0 in input_shape) from the first step's input."""
-        c = inputs.shape[self._channel_axis]
+    def infer_shape(self, i, x=None, is_bidirect=False):
+        """Infer the input channels (given as 0 in input_shape) from a step's input: the first call's
+        ``infer_shape(inputs, states)``, or MXNet's ``infer_shape(layer_index, x, is_bidirect)``."""
+        x = i if not isinstance(i, int) else x
+        c = x.shape[-len(self._i2h_kernel) - 1:][self._channel_axis - 1]
         shape = list(self.i2h_weight.shape)
         shape[1 if self._channel_axis == 1 else -1] = c
         self.i2h_weight.shape = tuple(shape)
