@@ -3,6 +3,7 @@ GRU reset-after), unroll (layouts, list/array inputs, merge_outputs, valid_lengt
 valid states), the containers and modifier cells, the convolutional cells against a direct NumPy
 convolution, gradients against finite differences, parameter names and clear errors."""
 import itertools
+import os
 
 import numpy as onp
 import pytest
@@ -130,7 +131,7 @@ def test_parameter_names_shapes_and_deferred_input_size():
     }
     for cell, shapes in expect.items():
         params = cell.collect_params()
-        assert set(params) == set(shapes)
+        assert list(params) == list(shapes)  # MXNet's creation order (MXNet 1.x files load by it)
         assert params["i2h_weight"].shape == (shapes["i2h_weight"][0], -1)  # input_size=0: deferred
         cell.initialize()
         with pytest.raises(mx.gluon.DeferredInitializationError):
@@ -614,3 +615,57 @@ def test_clear_errors():
         cell.unroll(3, np.ones((2, 3, 3)), layout="NCW")
     with pytest.raises(ValueError, match="valid_length must have shape"):
         cell.unroll(3, np.ones((2, 3, 3)), valid_length=np.ones((2, 1)))
+
+
+# --- against real MXNet 2.0.0b1 (files written by tests/data/mxnet/cells/gen_cells.py) -----------
+def _mx_bidir():
+    return rnn.BidirectionalCell(rnn.LSTMCell(3), rnn.GRUCell(2))
+
+
+def _mx_stack():
+    s = rnn.HybridSequentialRNNCell()
+    s.add(rnn.LSTMCell(4))
+    s.add(rnn.ResidualCell(rnn.GRUCell(4)))
+    return s
+
+
+MXNET_CASES = {  # name: (the same cell as gen_cells.py, sizes left to the loaded file; layout)
+    "rnn_relu": (lambda: rnn.RNNCell(4, activation="relu"), "NTC"),
+    "lstm": (lambda: rnn.LSTMCell(4), "TNC"),
+    "lstm_acts": (lambda: rnn.LSTMCell(3, activation="softsign", recurrent_activation="tanh"), "NTC"),
+    "gru": (lambda: rnn.GRUCell(4), "NTC"),
+    "lstmp": (lambda: rnn.LSTMPCell(5, 2), "NTC"),
+    "bidir": (_mx_bidir, "NTC"),
+    "stack": (_mx_stack, "TNC"),
+    "conv2d_lstm": (lambda: rnn.Conv2DLSTMCell((2, 5, 5), 3, 3, 3, i2h_pad=1), "NTC"),
+    "conv1d_gru": (lambda: rnn.Conv1DGRUCell((2, 7), 2, 3, 5, h2h_dilate=2), "NTC"),
+    "conv3d_rnn": (lambda: rnn.Conv3DRNNCell((1, 3, 4, 4), 2, 2, 3, i2h_dilate=(1, 2, 1)), "NTC"),
+}
+MXNET_DIR = os.path.join(os.path.dirname(__file__), "data", "mxnet", "cells")
+
+
+@pytest.mark.parametrize("name", sorted(MXNET_CASES))
+def test_cells_match_real_mxnet(name):
+    make_cell, layout = MXNET_CASES[name]
+    cell = make_cell()
+    cell.load_parameters(f"{MXNET_DIR}/{name}.params")  # by MXNet 2.x's names; fills deferred sizes
+    ref = onp.load(f"{MXNET_DIR}/{name}.npz")
+    begin = [np.array(ref[k]) for k in sorted(k for k in ref.files if k.startswith("begin"))] or None
+    vl = np.array(ref["valid_length"]) if "valid_length" in ref.files else None
+    x = ref["data"]
+    out, st = cell.unroll(x.shape[layout.find("T")], np.array(x), begin_state=begin, layout=layout,
+                          merge_outputs=True, valid_length=vl)
+    onp.testing.assert_allclose(out.asnumpy(), ref["out"], rtol=1e-5, atol=1e-5)
+    want_st = [ref[k] for k in sorted(k for k in ref.files if k.startswith("state"))]
+    assert len(st) == len(want_st)
+    for a, b in zip(st, want_st):
+        onp.testing.assert_allclose(a.asnumpy(), b, rtol=1e-5, atol=1e-5)
+
+
+def test_mxnet_1x_prefixed_parameter_file_loads_by_order():
+    cell = rnn.LSTMPCell(5, 2)
+    cell.load_parameters(f"{MXNET_DIR}/lstmp_v1.params")  # 'lstmp0_i2h_weight', ... from MXNet 1.9.1
+    ref = onp.load(f"{MXNET_DIR}/lstmp_v1.npz")
+    out, st = cell.unroll(3, np.array(ref["data"]), merge_outputs=True)
+    onp.testing.assert_allclose(out.asnumpy(), ref["out"], rtol=1e-5, atol=1e-5)
+    onp.testing.assert_allclose(st[1].asnumpy(), ref["state1"], rtol=1e-5, atol=1e-5)

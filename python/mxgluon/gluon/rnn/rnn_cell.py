@@ -245,13 +245,15 @@ class HybridRecurrentCell(RecurrentCell, HybridBlock):
 
 # --- the basic cells --------------------------------------------------------------------------
 class _GatedCell(HybridRecurrentCell):
-    """Shared by RNNCell, LSTMCell and GRUCell: i2h_weight (gates*hidden, input_size), h2h_weight
-    (gates*hidden, hidden), i2h_bias and h2h_bias (gates*hidden,); input_size=0 is inferred."""
+    """Shared by RNNCell, LSTMCell, GRUCell and LSTMPCell: i2h_weight (gates*hidden, input_size),
+    h2h_weight (gates*hidden, hidden or projection_size), [h2r_weight (projection_size, hidden),]
+    i2h_bias and h2h_bias (gates*hidden,); input_size=0 is inferred from the first input."""
 
     _gates = 1
 
     def __init__(self, hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
-                 h2h_bias_initializer, input_size, recurrent_size=None, prefix=None, params=None):
+                 h2h_bias_initializer, input_size, projection_size=None, h2r_weight_initializer=None, prefix=None,
+                 params=None):
         super().__init__(prefix, params)
         cls = type(self).__name__
         self._hidden_size = _check_positive(hidden_size, "hidden_size", cls)
@@ -261,8 +263,11 @@ class _GatedCell(HybridRecurrentCell):
         g = self._gates * hidden_size
         self.i2h_weight = Parameter("i2h_weight", shape=(g, input_size), init=i2h_weight_initializer,
                                     allow_deferred_init=True)
-        self.h2h_weight = Parameter("h2h_weight", shape=(g, recurrent_size or hidden_size),
+        self.h2h_weight = Parameter("h2h_weight", shape=(g, projection_size or hidden_size),
                                     init=h2h_weight_initializer, allow_deferred_init=True)
+        if projection_size:  # LSTMP; created in MXNet's order, which MXNet 1.x files rely on
+            self.h2r_weight = Parameter("h2r_weight", shape=(projection_size, hidden_size),
+                                        init=h2r_weight_initializer, allow_deferred_init=True)
         self.i2h_bias = Parameter("i2h_bias", shape=(g,), init=i2h_bias_initializer, allow_deferred_init=True)
         self.h2h_bias = Parameter("h2h_bias", shape=(g,), init=h2h_bias_initializer, allow_deferred_init=True)
 
@@ -410,10 +415,8 @@ class LSTMPCell(_GatedCell):
         cls = type(self).__name__
         self._projection_size = _check_positive(projection_size, "projection_size", cls)
         super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
-                         h2h_bias_initializer, input_size, recurrent_size=projection_size, prefix=prefix,
+                         h2h_bias_initializer, input_size, projection_size, h2r_weight_initializer, prefix=prefix,
                          params=params)
-        self.h2r_weight = Parameter("h2r_weight", shape=(projection_size, hidden_size),
-                                    init=h2r_weight_initializer, allow_deferred_init=True)
 
     def _output_size(self):
         return self._projection_size
