@@ -617,7 +617,7 @@ def test_clear_errors():
         cell.unroll(3, np.ones((2, 3, 3)), valid_length=np.ones((2, 1)))
 
 
-# --- against real MXNet 2.0.0b1 (files written by tests/data/mxnet/cells/gen_cells.py) -----------
+# --- against real MXNet 2.0.0b1 (files written by tests/data/rnn_cells/gen_cells.py) -----------
 def _mx_bidir():
     return rnn.BidirectionalCell(rnn.LSTMCell(3), rnn.GRUCell(2))
 
@@ -641,7 +641,7 @@ MXNET_CASES = {  # name: (the same cell as gen_cells.py, sizes left to the loade
     "conv1d_gru": (lambda: rnn.Conv1DGRUCell((2, 7), 2, 3, 5, h2h_dilate=2), "NTC"),
     "conv3d_rnn": (lambda: rnn.Conv3DRNNCell((1, 3, 4, 4), 2, 2, 3, i2h_dilate=(1, 2, 1)), "NTC"),
 }
-MXNET_DIR = os.path.join(os.path.dirname(__file__), "data", "mxnet", "cells")
+MXNET_DIR = os.path.join(os.path.dirname(__file__), "data", "rnn_cells")
 
 
 @pytest.mark.parametrize("name", sorted(MXNET_CASES))
