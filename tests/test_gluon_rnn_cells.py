@@ -244,7 +244,6 @@ def test_parameter_gradients_match_finite_differences(make_cell):
         return np.concatenate([out.reshape(-1), st[-1].reshape(-1)])
 
     expected, w = numeric_grads(f, init)
-    f(*[np.array(v, dtype="float64") for v in init])
     with autograd.record():
         loss = (f(*[np.array(v, dtype="float64") for v in init]) * np.array(w, dtype="float64")).sum()
     loss.backward()
