@@ -612,6 +612,8 @@ def test_clear_errors():
         cell.unroll(4, np.ones((2, 3, 3)))
     with pytest.raises(ValueError, match="layout"):
         cell.unroll(3, np.ones((2, 3, 3)), layout="NCW")
+    with pytest.raises(ValueError, match="valid_length needs a layout"):
+        cell.unroll(3, np.ones((2, 3, 3)), layout="NCT", valid_length=np.array([1, 2]))
     with pytest.raises(ValueError, match="valid_length must have shape"):
         cell.unroll(3, np.ones((2, 3, 3)), valid_length=np.ones((2, 1)))
 

@@ -41,6 +41,9 @@ def _lengths(valid_length, like):
 def _sequence_mask(data, valid_length, axis):
     """``data`` with the steps at or beyond ``valid_length`` (along the time ``axis``, 0 or 1; the
     batch axis is the other one) set to 0, as npx.sequence_mask."""
+    if axis not in (0, 1):
+        raise MXNetValueError(f"valid_length needs a layout with the time and batch axes first ('NTC' or 'TNC'), "
+                              f"not a time axis at {axis}")
     vl = _lengths(valid_length, data)
     steps = np.arange(data.shape[axis], dtype="int32", device=data.device)
     mask = steps.reshape(-1, 1) < vl.reshape(1, -1) if axis == 0 else vl.reshape(-1, 1) > steps.reshape(1, -1)
