@@ -670,3 +670,23 @@ def test_mxnet_1x_prefixed_parameter_file_loads_by_order():
     out, st = cell.unroll(3, np.array(ref["data"]), merge_outputs=True)
     onp.testing.assert_allclose(out.asnumpy(), ref["out"], rtol=1e-5, atol=1e-5)
     onp.testing.assert_allclose(st[1].asnumpy(), ref["state1"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["TNC", "NTC"])
+def test_dynamic_unroll_matches_unroll(layout):
+    cell, ref = make("lstm")
+    xs = arr(4, 3, 3)  # (T, N, C)
+    vl = [4, 0, 2]
+    begin = [arr(3, 4), arr(3, 4)]
+    want, want_st = unroll_ref(ref, weights(cell), xs.astype("float64"), [b.astype("float64") for b in begin], vl)
+    data = np.array(xs if layout == "TNC" else xs.transpose(1, 0, 2))
+    out, st = rnn.rnn_cell.dynamic_unroll(cell, data, [np.array(b) for b in begin], layout=layout,
+                                          valid_length=np.array(vl))
+    got = out.asnumpy() if layout == "TNC" else out.asnumpy().transpose(1, 0, 2)
+    onp.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(st, want_st):  # a length of 0 keeps the begin state
+        onp.testing.assert_allclose(a.asnumpy(), b, rtol=1e-5, atol=1e-5)
+    out, st = rnn.rnn_cell.dynamic_unroll(cell, data, [np.array(b) for b in begin], layout=layout)
+    full, full_st = cell.unroll(4, data, [np.array(b) for b in begin], layout=layout, merge_outputs=True)
+    onp.testing.assert_allclose(out.asnumpy(), full.asnumpy(), rtol=1e-6)
+    onp.testing.assert_allclose(st[1].asnumpy(), full_st[1].asnumpy(), rtol=1e-6)

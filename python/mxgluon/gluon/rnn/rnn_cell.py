@@ -809,3 +809,31 @@ class VariationalDropoutCell(ModifierCell):
         if valid_length is not None:
             outputs = _mask_sequence_variable_length(outputs, length, valid_length, axis, merge_outputs)
         return outputs, states
+
+
+def dynamic_unroll(cell, inputs, begin_state, drop_inputs=0, drop_outputs=0, layout="TNC", valid_length=None):
+    """Run ``cell`` step by step over the whole of ``inputs`` (one array in ``layout``), as MXNet's
+    ``rnn_cell.dynamic_unroll`` (which loops with npx.foreach): dropout on the inputs and outputs with
+    one mask shared over time, and with ``valid_length`` each state stops changing after its
+    sequence's last step (a length of 0 keeps ``begin_state``) and the padded outputs are 0.
+    Returns ``(outputs in layout, states)``."""
+    inputs, axis, _ = _format_sequence(None, inputs, layout, True)
+    if drop_inputs:
+        inputs = npx.dropout(inputs, p=drop_inputs, axes=(axis,))
+    states = list(begin_state)
+    vl = _lengths(valid_length, inputs) if valid_length is not None else None
+    outputs = []
+    for t, x in enumerate(_split(inputs, axis)):
+        out, new_states = cell(x, states)
+        if vl is not None:
+            keep = vl > t
+            new_states = [np.where(keep.reshape((-1,) + (1,) * (s.ndim - 1)), s, old)
+                          for s, old in zip(new_states, states)]
+        outputs.append(out)
+        states = new_states
+    outputs = np.stack(outputs, axis=axis)
+    if drop_outputs:
+        outputs = npx.dropout(outputs, p=drop_outputs, axes=(axis,))
+    if vl is not None:
+        outputs = _sequence_mask(outputs, vl, axis)
+    return outputs, states
