@@ -3,10 +3,12 @@
 from ..base import MXNetValueError
 from ..numpy_extension import _conv as _npx_conv
 from ..numpy_extension import _nn as _npx
-from .ndarray import _as_nd
+from ..numpy_extension import _sequence as _npx_seq
+from .ndarray import _as_nd, _store
 
 __all__ = ["FullyConnected", "BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "Embedding", "Dropout",
-           "Activation", "LeakyReLU", "Convolution", "Deconvolution", "Pooling", "Pad"]
+           "Activation", "LeakyReLU", "Convolution", "Deconvolution", "Pooling", "Pad",
+           "SequenceMask", "SequenceLast", "SequenceReverse"]
 
 
 def FullyConnected(data, weight, bias=None, num_hidden=None, no_bias=False, flatten=True, **kwargs):
@@ -76,3 +78,18 @@ def Pooling(data, kernel=(), pool_type="max", global_pool=False, cudnn_off=False
 
 def Pad(data, mode="constant", pad_width=None, constant_value=0.0, **kwargs):
     return _npx_conv.pad(_as_nd(data), mode=mode, pad_width=pad_width, constant_value=constant_value)
+
+
+def SequenceMask(data, sequence_length=None, use_sequence_length=False, value=0.0, axis=0, out=None, **kwargs):
+    return _store(_npx_seq.sequence_mask(_as_nd(data), sequence_length, use_sequence_length=use_sequence_length,
+                                         value=value, axis=axis), out)
+
+
+def SequenceLast(data, sequence_length=None, use_sequence_length=False, axis=0, out=None, **kwargs):
+    return _store(_npx_seq.sequence_last(_as_nd(data), sequence_length, use_sequence_length=use_sequence_length,
+                                         axis=axis), out)
+
+
+def SequenceReverse(data, sequence_length=None, use_sequence_length=False, axis=0, out=None, **kwargs):
+    return _store(_npx_seq.sequence_reverse(_as_nd(data), sequence_length,
+                                            use_sequence_length=use_sequence_length, axis=axis), out)
