@@ -23,8 +23,8 @@ def _is_tensor(x):
 
 
 # --- sequence helpers -------------------------------------------------------------------------
-# MXNet composes these from npx.sequence_mask / sequence_last / sequence_reverse and slice_channel,
-# which the core does not have; the compositions below (comparisons, where, take) are exact.
+# Masking, last states and reversal go through npx.sequence_mask / sequence_last /
+# sequence_reverse, as in MXNet.
 
 def _split(x, axis):
     """The slices of ``x`` along ``axis``, that axis removed."""
@@ -35,40 +35,16 @@ def _lengths(valid_length, like):
     vl = valid_length if _is_tensor(valid_length) else np.array(valid_length, device=like.device)
     if vl.ndim != 1:
         raise MXNetValueError(f"valid_length must have shape (batch_size,), got {vl.shape}")
-    return vl.to_device(like.device).astype("int32")
+    return vl.to_device(like.device).astype("int32")  # truncated, as the sequence ops read them
 
 
 def _sequence_mask(data, valid_length, axis):
     """``data`` with the steps at or beyond ``valid_length`` (along the time ``axis``, 0 or 1; the
-    batch axis is the other one) set to 0, as npx.sequence_mask."""
+    batch axis is the other one) set to 0."""
     if axis not in (0, 1):
         raise MXNetValueError(f"valid_length needs a layout with the time and batch axes first ('NTC' or 'TNC'), "
                               f"not a time axis at {axis}")
-    vl = _lengths(valid_length, data)
-    steps = np.arange(data.shape[axis], dtype="int32", device=data.device)
-    mask = steps.reshape(-1, 1) < vl.reshape(1, -1) if axis == 0 else vl.reshape(-1, 1) > steps.reshape(1, -1)
-    mask = mask.reshape(mask.shape + (1,) * (data.ndim - 2))
-    return np.where(mask, data, 0)
-
-
-def _sequence_last(data, valid_length):
-    """Step ``valid_length - 1`` of each sequence of time-major ``data`` (T, N, ...), as
-    npx.sequence_last (a length of 0 reads step 0)."""
-    t, n = data.shape[:2]
-    vl = _lengths(valid_length, data)
-    idx = np.clip(vl - 1, 0, t - 1) * n + np.arange(n, dtype="int32", device=data.device)
-    return np.take(data.reshape((t * n,) + data.shape[2:]), idx, axis=0)
-
-
-def _sequence_reverse(data, valid_length):
-    """Time-major ``data`` (T, N, ...) with the first ``valid_length`` steps of each sequence
-    reversed and the padding left in place, as npx.sequence_reverse."""
-    t, n = data.shape[:2]
-    vl = _lengths(valid_length, data).reshape(1, n)
-    steps = np.arange(t, dtype="int32", device=data.device).reshape(t, 1)
-    src = np.where(steps < vl, vl - 1 - steps, steps)
-    idx = (src * n + np.arange(n, dtype="int32", device=data.device).reshape(1, n)).reshape(-1)
-    return np.take(data.reshape((t * n,) + data.shape[2:]), idx, axis=0).reshape(data.shape)
+    return npx.sequence_mask(data, _lengths(valid_length, data), use_sequence_length=True, axis=axis)
 
 
 def _format_sequence(length, inputs, layout, merge, in_layout=None):
@@ -114,7 +90,8 @@ def _mask_sequence_variable_length(data, length, valid_length, time_axis, merge)
 def _reverse_sequences(sequences, unroll_step, valid_length=None):
     if valid_length is None:
         return list(reversed(sequences))
-    return _split(_sequence_reverse(np.stack(sequences, axis=0), valid_length), 0)
+    data = np.stack(sequences, axis=0)
+    return _split(npx.sequence_reverse(data, _lengths(valid_length, data), use_sequence_length=True, axis=0), 0)
 
 
 def _cells_state_info(cells, batch_size):
@@ -218,7 +195,9 @@ class RecurrentCell(Block):
             if valid_length is not None:
                 all_states.append(states)
         if valid_length is not None:
-            states = [_sequence_last(np.stack(list(ele), axis=0), valid_length) for ele in zip(*all_states)]
+            vl = _lengths(valid_length, outputs[0])
+            states = [npx.sequence_last(np.stack(list(ele), axis=0), vl, use_sequence_length=True, axis=0)
+                      for ele in zip(*all_states)]
             outputs = _mask_sequence_variable_length(outputs, length, valid_length, axis, True)
         outputs, _, _ = _format_sequence(length, outputs, layout, merge_outputs)
         return outputs, states
