@@ -343,12 +343,33 @@ impl Geom {
 // ---------------------------------------------------------------------------------------------
 // Kernels
 
+/// `d.copy_from_slice(s)` for the short runs of im2col (an image row): two overlapping
+/// fixed-size moves, as a memmove call per run cost more than the copy (a loop of fixed moves
+/// is turned back into that call).
+#[inline(always)]
+fn copy_run<T: Copy>(d: &mut [T], s: &[T]) {
+    fn two<T: Copy, const W: usize>(d: &mut [T], s: &[T]) {
+        let n = d.len();
+        for at in [0, n - W] {
+            let d: &mut [T; W] = (&mut d[at..at + W]).try_into().expect("W elements");
+            *d = *<&[T; W]>::try_from(&s[at..at + W]).expect("W elements");
+        }
+    }
+    match d.len() {
+        8..=16 => two::<T, 8>(d, s),
+        17..=32 => two::<T, 16>(d, s),
+        33..=64 => two::<T, 32>(d, s),
+        _ => d.copy_from_slice(s),
+    }
+}
+
 fn im2col<T: Real>(g: &Geom, x: &[T], col: &mut [T]) {
     g.walk(|c, src, len, step| {
         let dst = &mut col[c..c + len];
         match src {
+            None if len == 1 => dst[0] = T::zero(),
             None => dst.fill(T::zero()),
-            Some(s) if step == 1 => dst.copy_from_slice(&x[s..s + len]),
+            Some(s) if step == 1 => copy_run(dst, &x[s..s + len]),
             Some(s) => dst
                 .iter_mut()
                 .enumerate()
@@ -375,26 +396,70 @@ fn col2im<T: Real>(g: &Geom, col: &[T], x: &mut [T]) {
     });
 }
 
+/// How a kernel walks the batch: (items per piece, pieces in parallel). With at least one item
+/// per thread the items run in parallel, one at a time on each thread, so that each thread's
+/// column buffer stays in its cache and its products stay on it (gemm threads poorly on the
+/// tall, narrow products of one item). Otherwise the batch goes in chunks that fit the column
+/// budget, each product using every thread.
+fn plan(g: &Geom) -> (usize, bool) {
+    let t = cpu::num_threads();
+    let par = t > 1 && g.n >= t && rayon::current_thread_index().is_none();
+    #[cfg(test)]
+    let par = par && tests::BUDGET.with(|b| b.get()) == 0;
+    if par {
+        (1, true)
+    } else {
+        (g.chunk(), false)
+    }
+}
+
+/// `f(scratch, piece of a, piece of b)` over matching pieces of `al` resp. `bl` elements, in
+/// parallel when `par`, with one `init()` scratch per rayon job (not per piece).
+fn pieces<A: Sync, B: Send, S>(
+    par: bool,
+    a: &[A],
+    al: usize,
+    b: &mut [B],
+    bl: usize,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(&mut S, &[A], &mut [B]) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    if al == 0 || bl == 0 {
+        return Ok(());
+    }
+    if par {
+        a.par_chunks(al)
+            .zip(b.par_chunks_mut(bl))
+            .try_for_each_init(init, |s, (a, b)| f(s, a, b))
+    } else {
+        let mut s = init();
+        a.chunks(al)
+            .zip(b.chunks_mut(bl))
+            .try_for_each(|(a, b)| f(&mut s, a, b))
+    }
+}
+
 /// `f(item of a, item of b)` over the items of a chunk, in parallel when it pays.
 fn per_item<A: Sync, B: Send>(
     a: &[A],
     al: usize,
     b: &mut [B],
     bl: usize,
-    f: impl Fn(&[A], &mut [B]) + Sync,
-) {
-    if al == 0 || bl == 0 {
-        return;
-    }
-    if b.len() > bl && cpu::parallel(b.len().max(a.len())) {
-        a.par_chunks(al)
-            .zip(b.par_chunks_mut(bl))
-            .for_each(|(a, b)| f(a, b));
-    } else {
-        a.chunks(al)
-            .zip(b.chunks_mut(bl))
-            .for_each(|(a, b)| f(a, b));
-    }
+    f: impl Fn(&[A], &mut [B]) + Sync + Send,
+) -> Result<()> {
+    let par = b.len() > bl && cpu::parallel(b.len().max(a.len()));
+    pieces(
+        par,
+        a,
+        al,
+        b,
+        bl,
+        || (),
+        |_, a, b| {
+            f(a, b);
+            Ok(())
+        },
+    )
 }
 
 /// One operand of a batched product over (item, group) pairs: matrix (b, gi) starts at
@@ -418,146 +483,221 @@ fn mats<T>(
     }
 }
 
-/// The column matrices of a chunk of `m` items of `x`, built in `buf` or (pointwise) `x` itself:
+/// The column matrices of the items of `x`, built in `buf` or (pointwise) `x` itself:
 /// (data, elements per item, offset step per group, row stride for channel-last).
 fn columns<'a, T: Real>(
     g: &Geom,
     x: &'a [T],
-    m: usize,
     buf: &'a mut [T],
-) -> (&'a [T], usize, usize, usize) {
+) -> Result<(&'a [T], usize, usize, usize)> {
     if g.pointwise() {
         // Item (C, P) for NC*, (P, C) channel-last: group gi's block starts at gi*Cg*P or gi*Cg.
         let gstep = if g.cl { g.cg() } else { g.cg() * g.pos() };
-        return (x, g.x_len(), gstep, g.c);
+        return Ok((x, g.x_len(), gstep, g.c));
     }
-    let cl = g.col_len();
-    per_item(x, g.x_len(), &mut buf[..m * cl], cl, |x, c| im2col(g, x, c));
-    (&buf[..m * cl], cl, g.ck() * g.pos(), g.ck())
+    let (cl, m) = (g.col_len(), x.len() / g.x_len());
+    per_item(x, g.x_len(), &mut buf[..m * cl], cl, |x, c| im2col(g, x, c))?;
+    Ok((&buf[..m * cl], cl, g.ck() * g.pos(), g.ck()))
 }
 
-/// `y = conv(x, w)` for contiguous x (N, img) and w (F, C/g*K) into zeroed y (N, out).
-fn conv_fwd<T: GemmElem + Real>(g: &Geom, x: &[T], w: &[T], y: &mut [T]) -> Result<()> {
-    if y.is_empty() || g.x_len() == 0 {
-        return Ok(());
+/// Column buffer elements for pieces of `nb` items.
+fn col_buf(g: &Geom, nb: usize) -> usize {
+    if g.pointwise() {
+        0
+    } else {
+        nb * g.col_len()
     }
-    let (p, ck, fg, gr) = (g.pos(), g.ck(), g.fg(), g.g);
-    let (xl, yl) = (g.x_len(), g.y_len());
-    let nb = g.chunk();
-    let mut buf = vec![T::zero(); if g.pointwise() { 0 } else { nb * g.col_len() }];
-    let mut tmp = vec![T::zero(); if g.cl && gr > 1 { nb * yl } else { 0 }];
-    for b0 in (0..g.n).step_by(nb) {
-        let m = nb.min(g.n - b0);
-        let (cols, item, gstep, rs) = columns(g, &x[b0 * xl..(b0 + m) * xl], m, &mut buf);
-        let ys = &mut y[b0 * yl..(b0 + m) * yl];
-        if !g.cl {
-            // y[b, gi] (Fg x P) = W[gi] (Fg x CgK) . col[b, gi] (CgK x P)
-            let a = mats(w, m, 0, gr, fg * ck, ck, 1);
-            let b = mats(cols, m, item, gr, gstep, p, 1);
-            batched_gemm(fg, p, ck, &a, &b, ys)?;
-        } else if gr == 1 {
-            // y (mP x F) = col (mP x KC) . W^T (KC x F): one product for the chunk.
-            let a = mats(cols, 1, 0, 1, 0, rs, 1);
-            let b = mats(w, 1, 0, 1, 0, 1, ck);
-            batched_gemm(m * p, fg, ck, &a, &b, ys)?;
-        } else {
-            // y[b, :, gi] (P x Fg) = col[b, gi] (P x KCg) . W[gi]^T, via (b, gi, P, Fg).
-            let a = mats(cols, m, item, gr, gstep, rs, 1);
-            let b = mats(w, m, 0, gr, fg * ck, 1, ck);
-            let t = &mut tmp[..m * yl];
-            batched_gemm(p, fg, ck, &a, &b, t)?;
-            for (bt, by) in t.chunks(yl).zip(ys.chunks_mut(yl)) {
-                for (gi, tg) in bt.chunks(p * fg).enumerate() {
-                    for (row, src) in by.chunks_mut(g.f).zip(tg.chunks(fg)) {
-                        row[gi * fg..(gi + 1) * fg].copy_from_slice(src);
-                    }
+}
+
+/// `y = conv(x, w)` for contiguous x (N, img) and w (F, C/g*K) into y (N, out).
+fn conv_fwd<T: GemmElem + Real>(g: &Geom, x: &[T], w: &[T], y: &mut [T]) -> Result<()> {
+    let (nb, par) = plan(g);
+    let (cols, yl) = (col_buf(g, nb), g.y_len());
+    let tmp = if g.cl && g.g > 1 { nb * yl } else { 0 };
+    let init = || (vec![T::zero(); cols], vec![T::zero(); tmp]);
+    pieces(par, x, nb * g.x_len(), y, nb * yl, init, |s, xs, ys| {
+        fwd_piece(g, xs, w, ys, &mut s.0, &mut s.1)
+    })
+}
+
+fn fwd_piece<T: GemmElem + Real>(
+    g: &Geom,
+    xs: &[T],
+    w: &[T],
+    ys: &mut [T],
+    buf: &mut [T],
+    tmp: &mut [T],
+) -> Result<()> {
+    let (p, ck, fg, gr, yl) = (g.pos(), g.ck(), g.fg(), g.g, g.y_len());
+    let m = ys.len() / yl;
+    let (cols, item, gstep, rs) = columns(g, xs, buf)?;
+    if !g.cl {
+        // y[b, gi] (Fg x P) = W[gi] (Fg x CgK) . col[b, gi] (CgK x P)
+        let a = mats(w, m, 0, gr, fg * ck, ck, 1);
+        let b = mats(cols, m, item, gr, gstep, p, 1);
+        batched_gemm(fg, p, ck, &a, &b, ys)
+    } else if gr == 1 {
+        // y (mP x F) = col (mP x KC) . W^T (KC x F): one product for the piece.
+        let a = mats(cols, 1, 0, 1, 0, rs, 1);
+        let b = mats(w, 1, 0, 1, 0, 1, ck);
+        batched_gemm(m * p, fg, ck, &a, &b, ys)
+    } else {
+        // y[b, :, gi] (P x Fg) = col[b, gi] (P x KCg) . W[gi]^T, via (b, gi, P, Fg).
+        let a = mats(cols, m, item, gr, gstep, rs, 1);
+        let b = mats(w, m, 0, gr, fg * ck, 1, ck);
+        let t = &mut tmp[..m * yl];
+        batched_gemm(p, fg, ck, &a, &b, t)?;
+        for (bt, by) in t.chunks(yl).zip(ys.chunks_mut(yl)) {
+            for (gi, tg) in bt.chunks(p * fg).enumerate() {
+                for (row, src) in by.chunks_mut(g.f).zip(tg.chunks(fg)) {
+                    row[gi * fg..(gi + 1) * fg].copy_from_slice(src);
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `dx = conv^T(dy, w)` (data gradient / transposed convolution) into zeroed dx (N, img).
 fn conv_data<T: GemmElem + Real>(g: &Geom, dy: &[T], w: &[T], dx: &mut [T]) -> Result<()> {
-    if dx.is_empty() || g.y_len() == 0 {
+    let (nb, par) = plan(g);
+    let cols = if direct_data(g) { 0 } else { nb * g.col_len() };
+    let init = || vec![T::zero(); cols];
+    pieces(
+        par,
+        dy,
+        nb * g.y_len(),
+        dx,
+        nb * g.x_len(),
+        init,
+        |buf, dys, dxs| data_piece(g, dys, w, dxs, buf),
+    )
+}
+
+/// Pointwise with a column layout equal to the data's: the product writes dx directly.
+fn direct_data(g: &Geom) -> bool {
+    g.pointwise() && (!g.cl || g.g == 1)
+}
+
+fn data_piece<T: GemmElem + Real>(
+    g: &Geom,
+    dys: &[T],
+    w: &[T],
+    dxs: &mut [T],
+    buf: &mut [T],
+) -> Result<()> {
+    let (p, ck, fg, gr) = (g.pos(), g.ck(), g.fg(), g.g);
+    let (yl, cl) = (g.y_len(), g.col_len());
+    let m = dys.len() / yl;
+    let direct = direct_data(g);
+    {
+        let out: &mut [T] = if direct {
+            &mut *dxs
+        } else {
+            &mut buf[..m * cl]
+        };
+        if !g.cl {
+            // col[b, gi] (CgK x P) = W[gi]^T (CgK x Fg) . dy[b, gi] (Fg x P)
+            let a = mats(w, m, 0, gr, fg * ck, 1, ck);
+            let b = mats(dys, m, yl, gr, fg * p, p, 1);
+            batched_gemm(ck, p, fg, &a, &b, out)?;
+        } else if gr == 1 {
+            // col (mP x KC) = dy (mP x F) . W (F x KC)
+            let a = mats(dys, 1, 0, 1, 0, g.f, 1);
+            let b = mats(w, 1, 0, 1, 0, ck, 1);
+            batched_gemm(m * p, ck, fg, &a, &b, out)?;
+        } else {
+            // col[b, gi] (P x KCg) = dy[b, :, gi] (P x Fg) . W[gi] (Fg x KCg)
+            let a = mats(dys, m, yl, gr, fg, g.f, 1);
+            let b = mats(w, m, 0, gr, fg * ck, ck, 1);
+            batched_gemm(p, ck, fg, &a, &b, out)?;
+        }
+    }
+    if direct {
         return Ok(());
     }
-    let (p, ck, fg, gr) = (g.pos(), g.ck(), g.fg(), g.g);
-    let (xl, yl, cl) = (g.x_len(), g.y_len(), g.col_len());
-    // Pointwise with a column layout equal to the data's: the product writes dx directly.
-    let direct = g.pointwise() && (!g.cl || gr == 1);
-    let nb = g.chunk();
-    let mut buf = vec![T::zero(); if direct { 0 } else { nb * cl }];
-    for b0 in (0..g.n).step_by(nb) {
-        let m = nb.min(g.n - b0);
-        let dys = &dy[b0 * yl..(b0 + m) * yl];
-        let dxs = &mut dx[b0 * xl..(b0 + m) * xl];
-        {
-            let out: &mut [T] = if direct { dxs } else { &mut buf[..m * cl] };
-            if !g.cl {
-                // col[b, gi] (CgK x P) = W[gi]^T (CgK x Fg) . dy[b, gi] (Fg x P)
-                let a = mats(w, m, 0, gr, fg * ck, 1, ck);
-                let b = mats(dys, m, yl, gr, fg * p, p, 1);
-                batched_gemm(ck, p, fg, &a, &b, out)?;
-            } else if gr == 1 {
-                // col (mP x KC) = dy (mP x F) . W (F x KC)
-                let a = mats(dys, 1, 0, 1, 0, g.f, 1);
-                let b = mats(w, 1, 0, 1, 0, ck, 1);
-                batched_gemm(m * p, ck, fg, &a, &b, out)?;
-            } else {
-                // col[b, gi] (P x KCg) = dy[b, :, gi] (P x Fg) . W[gi] (Fg x KCg)
-                let a = mats(dys, m, yl, gr, fg, g.f, 1);
-                let b = mats(w, m, 0, gr, fg * ck, ck, 1);
-                batched_gemm(p, ck, fg, &a, &b, out)?;
-            }
-        }
-        if !direct {
-            per_item(&buf[..m * cl], cl, dxs, xl, |c, x| col2im(g, c, x));
-        }
+    per_item(&buf[..m * cl], cl, dxs, g.x_len(), |c, x| col2im(g, c, x))
+}
+
+/// `dw = sum over the batch of dy . im2col(x)^T` into zeroed dw (F, C/g*K). Parallel pieces
+/// sum into their own accumulators, added up at the end.
+fn conv_weight<T: GemmElem + Real>(g: &Geom, x: &[T], dy: &[T], dw: &mut [T]) -> Result<()> {
+    if dw.is_empty() || g.pos() == 0 {
+        return Ok(());
     }
+    let (nb, par) = plan(g);
+    let (xl, yl, wl) = (nb * g.x_len(), nb * g.y_len(), dw.len());
+    let (cols, parts) = (col_buf(g, nb), if g.cl && g.g == 1 { wl } else { nb * wl });
+    let init = || (vec![T::zero(); cols], vec![T::zero(); parts]);
+    if !par {
+        let (mut buf, mut part) = init();
+        for (xs, dys) in x.chunks(xl).zip(dy.chunks(yl)) {
+            weight_piece(g, xs, dys, &mut buf, &mut part, dw)?;
+        }
+        return Ok(());
+    }
+    let sum = x
+        .par_chunks(xl)
+        .zip(dy.par_chunks(yl))
+        .try_fold(
+            || (init(), vec![T::zero(); wl]),
+            |(mut s, mut acc), (xs, dys)| {
+                weight_piece(g, xs, dys, &mut s.0, &mut s.1, &mut acc)?;
+                Ok::<_, Error>((s, acc))
+            },
+        )
+        .map(|r| r.map(|(_, acc)| acc))
+        .try_reduce(
+            || vec![T::zero(); wl],
+            |mut a, b| {
+                add_to(&mut a, &b);
+                Ok(a)
+            },
+        )?;
+    dw.copy_from_slice(&sum);
     Ok(())
 }
 
-/// `dw = sum over the batch of dy . im2col(x)^T` into zeroed dw (F, C/g*K).
-fn conv_weight<T: GemmElem + Real>(g: &Geom, x: &[T], dy: &[T], dw: &mut [T]) -> Result<()> {
-    if dw.is_empty() || g.n == 0 || g.pos() == 0 {
-        return Ok(());
-    }
+fn add_to<T: Real>(acc: &mut [T], v: &[T]) {
+    acc.iter_mut().zip(v).for_each(|(o, &v)| *o = *o + v);
+}
+
+/// Adds one piece's weight gradient to `acc`.
+fn weight_piece<T: GemmElem + Real>(
+    g: &Geom,
+    xs: &[T],
+    dys: &[T],
+    buf: &mut [T],
+    part: &mut [T],
+    acc: &mut [T],
+) -> Result<()> {
     let (p, ck, fg, gr) = (g.pos(), g.ck(), g.fg(), g.g);
-    let (xl, yl, wl) = (g.x_len(), g.y_len(), g.f * g.ck());
-    let nb = g.chunk();
-    let mut buf = vec![T::zero(); if g.pointwise() { 0 } else { nb * g.col_len() }];
-    let one = g.cl && gr == 1;
-    let mut part = vec![T::zero(); if one { wl } else { nb * wl }];
-    for b0 in (0..g.n).step_by(nb) {
-        let m = nb.min(g.n - b0);
-        let (cols, item, gstep, rs) = columns(g, &x[b0 * xl..(b0 + m) * xl], m, &mut buf);
-        let dys = &dy[b0 * yl..(b0 + m) * yl];
-        let part = if one {
-            // dW (F x KC) = dy^T (F x mP) . col (mP x KC): one product for the chunk.
-            let a = mats(dys, 1, 0, 1, 0, 1, g.f);
-            let b = mats(cols, 1, 0, 1, 0, rs, 1);
-            batched_gemm(g.f, ck, m * p, &a, &b, &mut part)?;
-            &part[..]
+    let (yl, wl) = (g.y_len(), acc.len());
+    let m = dys.len() / yl;
+    let (cols, item, gstep, rs) = columns(g, xs, buf)?;
+    let part = if g.cl && gr == 1 {
+        // dW (F x KC) = dy^T (F x mP) . col (mP x KC): one product for the piece.
+        let a = mats(dys, 1, 0, 1, 0, 1, g.f);
+        let b = mats(cols, 1, 0, 1, 0, rs, 1);
+        batched_gemm(g.f, ck, m * p, &a, &b, part)?;
+        &part[..]
+    } else {
+        let out = &mut part[..m * wl];
+        if !g.cl {
+            // part[b, gi] (Fg x CgK) = dy[b, gi] (Fg x P) . col[b, gi]^T (P x CgK)
+            let a = mats(dys, m, yl, gr, fg * p, p, 1);
+            let b = mats(cols, m, item, gr, gstep, 1, p);
+            batched_gemm(fg, ck, p, &a, &b, out)?;
         } else {
-            let out = &mut part[..m * wl];
-            if !g.cl {
-                // part[b, gi] (Fg x CgK) = dy[b, gi] (Fg x P) . col[b, gi]^T (P x CgK)
-                let a = mats(dys, m, yl, gr, fg * p, p, 1);
-                let b = mats(cols, m, item, gr, gstep, 1, p);
-                batched_gemm(fg, ck, p, &a, &b, out)?;
-            } else {
-                // part[b, gi] (Fg x KCg) = dy[b, :, gi]^T (Fg x P) . col[b, gi] (P x KCg)
-                let a = mats(dys, m, yl, gr, fg, 1, g.f);
-                let b = mats(cols, m, item, gr, gstep, rs, 1);
-                batched_gemm(fg, ck, p, &a, &b, out)?;
-            }
-            &part[..m * wl]
-        };
-        for pb in part.chunks(wl) {
-            dw.iter_mut().zip(pb).for_each(|(o, &v)| *o = *o + v);
+            // part[b, gi] (Fg x KCg) = dy[b, :, gi]^T (Fg x P) . col[b, gi] (P x KCg)
+            let a = mats(dys, m, yl, gr, fg, 1, g.f);
+            let b = mats(cols, m, item, gr, gstep, rs, 1);
+            batched_gemm(fg, ck, p, &a, &b, out)?;
         }
+        &part[..m * wl]
+    };
+    for pb in part.chunks(wl) {
+        add_to(acc, pb);
     }
     Ok(())
 }
