@@ -224,19 +224,28 @@ fn max22<T: PoolElem>(x: &[T], y: &mut [T], g: &Geo) {
     }
 }
 
-fn max22_bwd<T: PoolElem + Real>(x: &[T], gy: &[T], gx: &mut [T], g: &Geo) {
-    let (w, wo) = (g.x[2], g.o[2]);
-    for (oh, gr) in gy.chunks_exact(wo).enumerate() {
-        let (i0, i1) = (2 * oh * w, (2 * oh + 1) * w);
-        for (ow, &gv) in gr.iter().enumerate() {
-            let cand = [i0 + 2 * ow, i0 + 2 * ow + 1, i1 + 2 * ow, i1 + 2 * ow + 1];
-            let mut at = cand[0];
-            for &c in &cand[1..] {
-                if better(x[c], x[at]) {
-                    at = c;
-                }
-            }
-            gx[at] = gx[at] + gv;
+/// The 2x2 stride-2 backward: each window's gradient goes to the first position equal to its
+/// maximum `y` (the first NaN when it is NaN), as `better` chose it; branch-free, every covered
+/// position written.
+fn max22_bwd<T: PoolElem + Real>(x: &[T], y: &[T], gy: &[T], gx: &mut [T], g: &Geo) {
+    let (w, wo, z) = (g.x[2], g.o[2], T::zero());
+    let rows = gy.chunks_exact(wo).zip(y.chunks_exact(wo));
+    for ((gr, yr), (xr, gxr)) in rows.zip(x.chunks_exact(2 * w).zip(gx.chunks_exact_mut(2 * w))) {
+        let (x0, x1) = xr.split_at(w);
+        let (d0, d1) = gxr.split_at_mut(w);
+        let wins = x0.chunks_exact(2).zip(x1.chunks_exact(2));
+        let outs = d0.chunks_exact_mut(2).zip(d1.chunks_exact_mut(2));
+        for (((a, b), (da, db)), (&m, &gv)) in wins.zip(outs).zip(yr.iter().zip(gr)) {
+            #[allow(clippy::eq_op)]
+            let hit = |v: T| v == m || (m != m && v != v);
+            let h0 = hit(a[0]);
+            let h1 = !h0 && hit(a[1]);
+            let h2 = !(h0 || h1) && hit(b[0]);
+            let h3 = !(h0 || h1 || h2);
+            da[0] = if h0 { gv } else { z };
+            da[1] = if h1 { gv } else { z };
+            db[0] = if h2 { gv } else { z };
+            db[1] = if h3 { gv } else { z };
         }
     }
 }
@@ -467,7 +476,7 @@ fn pool_bwd<T: Real + PoolElem>(gy: &[T], x: &[T], y: &[T], g: &Geo, op: &Poolin
         let gu = &gy[i * ou..(i + 1) * ou];
         let yu = &y[i * ou..(i + 1) * ou];
         match (op.pool_type, op.p_value) {
-            (PoolType::Max, _) if fast => max22_bwd(xu, gu, gxu, g),
+            (PoolType::Max, _) if fast => max22_bwd(xu, yu, gu, gxu, g),
             (PoolType::Max, _) => each_argmax(xu, g, &wins, |o, xi| gxu[xi] = gxu[xi] + gu[o]),
             (PoolType::Avg, _) => spread_unit(
                 xu,
