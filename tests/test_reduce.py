@@ -70,6 +70,11 @@ def test_reductions_match_numpy(op, dtype):
     # The same reductions of a transposed (strided) view, and through the ndarray method.
     for axis in (None, 0, (1, 2)):
         check(op, a.T, lambda v: getattr(onp, op)(v, axis=axis), getattr(x.T, op)(axis=axis), dtype)
+    # Reduced axes at both ends of a 4-d array (a convolution's bias gradient is over (0, 2, 3)).
+    b = a.reshape(2, 3, 2, 2)
+    for axis in ((0, 2, 3), (0, 1, 3), (1, 3), (0, 3)):
+        check(op, b, lambda v: getattr(onp, op)(v, axis=axis), getattr(np, op)(np.array(b, dtype=dtype), axis=axis),
+              dtype)
     # 0-d input.
     s = a[0, 0, 0]
     check(op, onp.asarray(s), lambda v: getattr(onp, op)(v), getattr(np, op)(zero_d(s, dtype)), dtype)

@@ -282,10 +282,58 @@ where
         let c = &data[l.offset..l.offset + total];
         return fold_block(c, outer, n, inner, init, &step, &combine, &row);
     }
+    if l.is_contiguous() && axes.last() == Some(&(l.ndim() - 1)) {
+        // A run of reduced axes at the end ((N, C, H, W) over (0, 2, 3)): fold that run in place,
+        // then the other reduced axes over the partial results (`init` is `combine`'s identity).
+        let lead = axes.len()
+            - axes
+                .iter()
+                .rev()
+                .zip((0..l.ndim()).rev())
+                .take_while(|(&a, b)| a == *b)
+                .count();
+        let b = axes[lead];
+        let tail: usize = shape[b..].iter().product();
+        let c = &data[l.offset..l.offset + total];
+        let part = fold_block(c, total / tail, tail, 1, init, &step, &combine, &row);
+        return gather_fold(
+            &part,
+            &Layout::contiguous(&shape[..b]),
+            &kept,
+            &axes[..lead],
+            init,
+            &combine,
+            &combine,
+            &|r: &[A]| r.iter().fold(init, |a, &v| combine(a, v)),
+        );
+    }
+    gather_fold(data, l, &kept, axes, init, &step, &combine, &row)
+}
+
+/// Folds `axes` of a view by gathering it with the `kept` axes first.
+#[allow(clippy::too_many_arguments)]
+fn gather_fold<T, A, S, C, R>(
+    data: &[T],
+    l: &Layout,
+    kept: &[usize],
+    axes: &[usize],
+    init: A,
+    step: &S,
+    combine: &C,
+    row: &R,
+) -> Vec<A>
+where
+    T: Copy + Send + Sync,
+    A: Copy + Send + Sync,
+    S: Fn(A, T) -> A + Sync + Send,
+    C: Fn(A, A) -> A + Sync + Send,
+    R: Fn(&[T]) -> A + Sync + Send,
+{
+    let n: usize = axes.iter().map(|&a| l.shape[a]).product();
     let perm: Vec<usize> = kept.iter().chain(axes.iter()).cloned().collect();
     let pl = l.permute("reduce", &perm).expect("a permutation");
     cpu::with_contiguous(data, &pl, |c| {
-        fold_block(c, out_len, n, 1, init, &step, &combine, &row)
+        fold_block(c, l.numel() / n, n, 1, init, step, combine, row)
     })
 }
 
