@@ -480,6 +480,7 @@ fn backward(
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    mxg_core::backend::cpu::keep_freed_memory();
     m.add_class::<PyTensor>()?;
     m.add_function(wrap_pyfunction!(set_exceptions, m)?)?;
     m.add_function(wrap_pyfunction!(from_address, m)?)?;
