@@ -236,12 +236,14 @@ fn max22_bwd<T: PoolElem + Real>(x: &[T], y: &[T], gy: &[T], gx: &mut [T], g: &G
         let wins = x0.chunks_exact(2).zip(x1.chunks_exact(2));
         let outs = d0.chunks_exact_mut(2).zip(d1.chunks_exact_mut(2));
         for (((a, b), (da, db)), (&m, &gv)) in wins.zip(outs).zip(yr.iter().zip(gr)) {
+            // A NaN in the window makes `m` NaN, so a NaN `v` is a hit only then. Bitwise
+            // `&`/`|` keep the loop free of branches.
             #[allow(clippy::eq_op)]
-            let hit = |v: T| v == m || (m != m && v != v);
+            let hit = |v: T| (v == m) | (v != v);
             let h0 = hit(a[0]);
-            let h1 = !h0 && hit(a[1]);
-            let h2 = !(h0 || h1) && hit(b[0]);
-            let h3 = !(h0 || h1 || h2);
+            let h1 = !h0 & hit(a[1]);
+            let h2 = !(h0 | h1) & hit(b[0]);
+            let h3 = !(h0 | h1 | h2);
             da[0] = if h0 { gv } else { z };
             da[1] = if h1 { gv } else { z };
             db[0] = if h2 { gv } else { z };
