@@ -2,4 +2,4 @@
 from .parameter import Parameter, Constant, ParameterDict, DeferredInitializationError
 from .block import Block, HybridBlock
 from .trainer import Trainer
-from . import nn, loss, utils, data, metric
+from . import nn, loss, utils, data, metric, rnn
