@@ -33,6 +33,7 @@ use crate::backend::cpu::num_threads;
 use crate::ops::random::Stream;
 use crate::storage::CpuElement;
 use crate::{DType, Error, Result, Tensor};
+use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 const OP: &str = "RNN";
@@ -624,6 +625,7 @@ impl<T: Elem> Ctxt<'_, T> {
         let mut rtmp = vec![T::zero(); if proj.is_some() { nb * r } else { 0 }];
         let clip = s.clip();
         let relu = s.mode == Mode::RnnRelu;
+        let par = par_rows(nb, h);
         for step in 0..nt {
             let t = if rev { nt - 1 - step } else { step };
             mm(nb, gh, r, (&hcur, 0, r, 1), (w, slot.wh, 1, r), &mut tmp)?;
@@ -633,15 +635,14 @@ impl<T: Elem> Ctxt<'_, T> {
             } else {
                 &mut gates[..]
             };
-            for n in 0..nb {
+            let tmp = &tmp;
+            let row = |n: usize, (ho, g, c): (&mut [T], &mut [T], &mut [T])| {
                 if !valid(lens, t, n) {
-                    continue;
+                    return;
                 }
                 let (xr, hr) = (&xwt[n * gh..(n + 1) * gh], &tmp[n * gh..(n + 1) * gh]);
-                let g = &mut gt[n * kept..(n + 1) * kept];
                 match s.mode {
                     Mode::Lstm => {
-                        let c = &mut ccur[n * h..(n + 1) * h];
                         for j in 0..h {
                             let ig = sigmoid(xr[j] + hr[j]);
                             let fg = sigmoid(xr[h + j] + hr[h + j]);
@@ -652,12 +653,7 @@ impl<T: Elem> Ctxt<'_, T> {
                                 cv = self::clip(cv, lo, hi, s.clip_nan);
                             }
                             c[j] = cv;
-                            let hv = og * cv.tanh();
-                            if proj.is_some() {
-                                hpre[n * h + j] = hv;
-                            } else {
-                                hcur[n * r + j] = hv;
-                            }
+                            ho[j] = og * cv.tanh();
                             g[j] = ig;
                             g[h + j] = fg;
                             g[2 * h + j] = gg;
@@ -665,13 +661,12 @@ impl<T: Elem> Ctxt<'_, T> {
                         }
                     }
                     Mode::Gru => {
-                        let hp = &mut hcur[n * r..(n + 1) * r];
                         for j in 0..h {
                             let rg = sigmoid(xr[j] + hr[j]);
                             let zg = sigmoid(xr[h + j] + hr[h + j]);
                             let hn = hr[2 * h + j] + bhn[j];
                             let ng = (xr[2 * h + j] + rg * hn).tanh();
-                            hp[j] = (T::one() - zg) * ng + zg * hp[j];
+                            ho[j] = (T::one() - zg) * ng + zg * ho[j];
                             g[j] = rg;
                             g[h + j] = zg;
                             g[2 * h + j] = ng;
@@ -679,10 +674,9 @@ impl<T: Elem> Ctxt<'_, T> {
                         }
                     }
                     _ => {
-                        let hp = &mut hcur[n * r..(n + 1) * r];
                         for j in 0..h {
                             let a = xr[j] + hr[j];
-                            hp[j] = if relu {
+                            ho[j] = if relu {
                                 if a > T::zero() {
                                     a
                                 } else {
@@ -694,6 +688,14 @@ impl<T: Elem> Ctxt<'_, T> {
                         }
                     }
                 }
+            };
+            // Each batch row's new state: (hidden (pre-projection), gates, cell).
+            let hout: &mut [T] = if proj.is_some() { &mut hpre } else { &mut hcur };
+            let rows = row_parts(nb, [(hout, h), (gt, kept), (&mut ccur, h)]);
+            if par {
+                rows.into_par_iter().enumerate().for_each(|(n, [a, b, c])| row(n, (a, b, c)));
+            } else {
+                rows.into_iter().enumerate().for_each(|(n, [a, b, c])| row(n, (a, b, c)));
             }
             if let Some(wr) = proj {
                 mm(nb, r, h, (&hpre, 0, h, 1), (w, wr, 1, h), &mut rtmp)?;
@@ -752,6 +754,7 @@ impl<T: Elem> Ctxt<'_, T> {
         let mut dr_all = vec![T::zero(); if proj.is_some() { tn * r } else { 0 }];
         let mut hpre_all = vec![T::zero(); if proj.is_some() { tn * h } else { 0 }];
         let mut dhpre = vec![T::zero(); if proj.is_some() { nb * h } else { 0 }];
+        let par = par_rows(nb, h);
         for step in (0..nt).rev() {
             let t = if rev { nt - 1 - step } else { step };
             for n in (0..nb).filter(|&n| valid(lens, t, n)) {
@@ -765,15 +768,15 @@ impl<T: Elem> Ctxt<'_, T> {
                 }
                 mm(nb, h, r, (&dr_all, t * nb * r, r, 1), (w, wr, h, 1), &mut dhpre)?;
             }
-            let dat = &mut da[t * nb * gh..(t + 1) * nb * gh];
-            for n in 0..nb {
+            let (dh_r, dhpre_r) = (&dh, &dhpre);
+            let row = |n: usize, [a, dcn, hpo, ah, dir]: [&mut [T]; 5]| {
                 if !valid(lens, t, n) {
-                    continue;
+                    return;
                 }
                 let row = t * nb + n;
                 let g = &fw.gates[row * kept..(row + 1) * kept];
-                let a = &mut dat[n * gh..(n + 1) * gh];
                 let tp = starts(lens, t, n, nt, rev);
+                let dh = &dh_r[n * r..(n + 1) * r];
                 match s.mode {
                     Mode::Lstm => {
                         let cp = match tp {
@@ -781,15 +784,14 @@ impl<T: Elem> Ctxt<'_, T> {
                             None => &c0[n * h..(n + 1) * h],
                         };
                         let c = &fw.cells[row * h..(row + 1) * h];
-                        let dcn = &mut dc[n * h..(n + 1) * h];
                         for j in 0..h {
                             let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
                             let tc = c[j].tanh();
                             let dht = if proj.is_some() {
-                                hpre_all[row * h + j] = og * tc;
-                                dhpre[n * h + j]
+                                hpo[j] = og * tc;
+                                dhpre_r[n * h + j]
                             } else {
-                                dh[n * r + j]
+                                dh[j]
                             };
                             let mut dct = dcn[j] + dht * og * (T::one() - tc * tc);
                             if let Some((lo, hi)) = clip {
@@ -809,10 +811,9 @@ impl<T: Elem> Ctxt<'_, T> {
                             Some(tp) => &fw.y[(tp * nb + n) * r..(tp * nb + n + 1) * r],
                             None => &h0[n * r..(n + 1) * r],
                         };
-                        let ah = &mut dah[row * gh..(row + 1) * gh];
                         for j in 0..h {
                             let (rg, zg, ng, hn) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                            let dv = dh[n * r + j];
+                            let dv = dh[j];
                             let dan = dv * (T::one() - zg) * (T::one() - ng * ng);
                             let dar = dan * hn * rg * (T::one() - rg);
                             let daz = dv * (hp[j] - ng) * zg * (T::one() - zg);
@@ -822,7 +823,7 @@ impl<T: Elem> Ctxt<'_, T> {
                             ah[j] = dar;
                             ah[h + j] = daz;
                             ah[2 * h + j] = dan * rg;
-                            direct[n * r + j] = dv * zg;
+                            dir[j] = dv * zg;
                         }
                     }
                     _ => {
@@ -838,10 +839,30 @@ impl<T: Elem> Ctxt<'_, T> {
                             } else {
                                 T::one() - yv[j] * yv[j]
                             };
-                            a[j] = dh[n * r + j] * d;
+                            a[j] = dh[j] * d;
                         }
                     }
                 }
+            };
+            let dat = &mut da[t * nb * gh..(t + 1) * nb * gh];
+            let hpt: &mut [T] = if proj.is_some() {
+                &mut hpre_all[t * nb * h..(t + 1) * nb * h]
+            } else {
+                &mut []
+            };
+            let daht: &mut [T] = if gru {
+                &mut dah[t * nb * gh..(t + 1) * nb * gh]
+            } else {
+                &mut []
+            };
+            let rows = row_parts(
+                nb,
+                [(dat, gh), (&mut dc, h), (hpt, h), (daht, gh), (&mut direct, r)],
+            );
+            if par {
+                rows.into_par_iter().enumerate().for_each(|(n, p)| row(n, p));
+            } else {
+                rows.into_iter().enumerate().for_each(|(n, p)| row(n, p));
             }
             let src = if gru { &dah } else { &da };
             mm(nb, r, gh, (src, t * nb * gh, gh, 1), (w, slot.wh, r, 1), &mut tmp)?;
@@ -905,6 +926,30 @@ struct DirGrad<T> {
     dh0: Vec<T>,
     dc0: Vec<T>,
     dx: Vec<T>,
+}
+
+/// Whether the per-step loops over `nb` batch rows of `h` units are worth splitting across threads.
+fn par_rows(nb: usize, h: usize) -> bool {
+    nb > 1 && nb * h >= 2048 && num_threads() > 1
+}
+
+/// Splits `K` buffers into the rows of `nb` batch items, row `n` of buffer `k` being
+/// `buf[n*width..(n+1)*width]` (an empty slice for an empty buffer).
+fn row_parts<'a, T, const K: usize>(nb: usize, bufs: [(&'a mut [T], usize); K]) -> Vec<[&'a mut [T]; K]> {
+    let mut iters: Vec<std::vec::IntoIter<&'a mut [T]>> = bufs
+        .into_iter()
+        .map(|(b, w)| {
+            let v: Vec<&'a mut [T]> = if b.is_empty() || w == 0 {
+                (0..nb).map(|_| -> &'a mut [T] { &mut [] }).collect()
+            } else {
+                b.chunks_mut(w).take(nb).collect()
+            };
+            v.into_iter()
+        })
+        .collect();
+    (0..nb)
+        .map(|_| std::array::from_fn(|k| iters[k].next().expect("one row per batch item")))
+        .collect()
 }
 
 /// Runs `f(0)` and `f(1)` (the two directions), in parallel when there are threads for it.
@@ -1404,4 +1449,141 @@ pub fn register(r: &mut Registry) {
         r.insert(n, rnn_builder);
     }
     r.insert(BOP, backward_builder);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{build, invoke};
+
+    fn vals(n: usize, seed: u64) -> Vec<f64> {
+        let s = Stream::with_key(seed);
+        (0..n as u64).map(|i| s.uniform(i) * 1.6 - 0.8).collect()
+    }
+
+    fn attrs(mode: &str, layers: i64, bidir: bool, proj: Option<i64>) -> Attrs {
+        let a = Attrs::new()
+            .with("mode", Attr::Str(mode.into()))
+            .with("state_size", Attr::Int(3))
+            .with("num_layers", Attr::Int(layers))
+            .with("bidirectional", Attr::Bool(bidir))
+            .with("state_outputs", Attr::Bool(true));
+        match proj {
+            Some(p) => a.with("projection_size", Attr::Int(p)),
+            None => a,
+        }
+    }
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn attrs_round_trip_through_mxnet_strings() {
+        let a = attrs("lstm", 2, true, Some(2))
+            .with("lstm_state_clip_min", Attr::Float(-1.0))
+            .with("lstm_state_clip_max", Attr::Float(1.0));
+        let op = build("RNN", &a).unwrap();
+        assert_eq!(op.mxnet_name(), "RNN");
+        let strings = Attrs(
+            op.attrs()
+                .to_mxnet_strings()
+                .into_iter()
+                .map(|(k, v)| (k, Attr::Str(v)))
+                .collect(),
+        );
+        assert_eq!(build("RNN", &strings).unwrap().attrs(), op.attrs());
+    }
+
+    /// `_backward_RNN` against central differences of <outputs, weights> along a random direction.
+    #[test]
+    fn backward_matches_directional_differences() {
+        for (mode, layers, bidir, proj) in [
+            ("lstm", 2, true, Some(2)),
+            ("lstm", 1, false, None),
+            ("gru", 2, true, None),
+            ("rnn_tanh", 2, false, None),
+            ("rnn_relu", 1, true, None),
+        ] {
+            let a = attrs(mode, layers, bidir, proj);
+            let spec = RnnSpec::from_attrs(OP, &a).unwrap();
+            let (t, n, i, d) = (3, 2, 2, spec.dirs());
+            let (l, h, r) = (layers as usize, 3, spec.rsize());
+            let total = spec.slots(i).1;
+            let mut shapes = vec![vec![t, n, i], vec![total], vec![l * d, n, r]];
+            if spec.lstm() {
+                shapes.push(vec![l * d, n, h]);
+            }
+            let ins: Vec<Vec<f64>> = shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| vals(s.iter().product(), k as u64 + 1))
+                .collect();
+            let tens = |v: &[Vec<f64>]| -> Vec<Tensor> {
+                v.iter()
+                    .zip(&shapes)
+                    .map(|(x, s)| Tensor::from_vec(x.clone(), s).unwrap())
+                    .collect()
+            };
+            let outs = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
+                let ts = tens(v);
+                let refs: Vec<&Tensor> = ts.iter().collect();
+                invoke("RNN", &refs, &a)
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.to_f64_vec().unwrap())
+                    .collect()
+            };
+            let base = outs(&ins);
+            let ws: Vec<Vec<f64>> = base
+                .iter()
+                .enumerate()
+                .map(|(k, o)| vals(o.len(), 100 + k as u64))
+                .collect();
+            let loss = |v: &[Vec<f64>]| -> f64 {
+                outs(v).iter().zip(&ws).map(|(o, w)| dot(o, w)).sum()
+            };
+            let mut bins = tens(&ins);
+            let out_shapes = [vec![t, n, d * r], vec![l * d, n, r], vec![l * d, n, h]];
+            for (w, s) in ws.iter().zip(&out_shapes) {
+                bins.push(Tensor::from_vec(w.clone(), s).unwrap());
+            }
+            let refs: Vec<&Tensor> = bins.iter().collect();
+            let grads = invoke("_backward_RNN", &refs, &a).unwrap();
+            assert_eq!(grads.len(), shapes.len());
+            let eps = 1e-6;
+            for (k, g) in grads.iter().enumerate() {
+                let dir = vals(ins[k].len(), 200 + k as u64);
+                let shifted = |sign: f64| {
+                    let mut v = ins.clone();
+                    v[k].iter_mut().zip(&dir).for_each(|(x, d)| *x += sign * eps * d);
+                    loss(&v)
+                };
+                let fd = (shifted(1.0) - shifted(-1.0)) / (2.0 * eps);
+                let an = dot(&g.to_f64_vec().unwrap(), &dir);
+                assert!(
+                    (fd - an).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "{mode} layers={layers} bidir={bidir} input {k}: {an} vs {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_op_and_the_shapes() {
+        let a = attrs("gru", 1, false, None);
+        let x = Tensor::from_vec(vals(12, 1), &[2, 3, 2]).unwrap();
+        let p = Tensor::from_vec(vals(10, 2), &[10]).unwrap();
+        let h = Tensor::from_vec(vals(9, 3), &[1, 3, 3]).unwrap();
+        let e = invoke("RNN", &[&x, &p, &h], &a).unwrap_err().to_string();
+        assert!(e.contains("RNN") && e.contains("parameters has shape (10,)"), "{e}");
+        assert!(e.contains("(63,)"), "{e}");
+        let e = invoke("RNN", &[&x, &p], &a).unwrap_err().to_string();
+        assert!(e.contains("expected 3 inputs (data, parameters, state)"), "{e}");
+        let e = build("RNN", &a.clone().with("p", Attr::Float(1.0)))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("[0, 1)"), "{e}");
+    }
 }
