@@ -737,6 +737,7 @@ impl<T: Elem> Ctxt<'_, T> {
         dhy: &[T],
         dcy: &[T],
         rev: bool,
+        want_dx: bool,
     ) -> Result<DirGrad<T>> {
         let (s, w, lens) = (self.s, self.w, self.lens);
         let Dims { t: nt, n: nb, h, r, .. } = self.dm;
@@ -902,8 +903,10 @@ impl<T: Elem> Ctxt<'_, T> {
         };
         let dbx = colsum(&da);
         let dbh = if gru { colsum(&dah) } else { dbx.clone() };
-        let mut dx = vec![T::zero(); tn * isz];
-        mm(tn, isz, gh, (&da, 0, gh, 1), (w, slot.wx, isz, 1), &mut dx)?;
+        let mut dx = vec![T::zero(); if want_dx { tn * isz } else { 0 }];
+        if want_dx {
+            mm(tn, isz, gh, (&da, 0, gh, 1), (w, slot.wx, isz, 1), &mut dx)?;
+        }
         Ok(DirGrad {
             dwx,
             dwh,
@@ -1074,6 +1077,7 @@ fn backward_all<T: Elem + Default>(
     dy: &[T],
     dhy: &[T],
     dcy: &[T],
+    want_data: bool,
 ) -> Result<Grads<T>> {
     let Dims { t, n, h, r, d, l, .. } = c.dm;
     let (nr, nh, tn) = (n * r, n * h, t * n);
@@ -1107,6 +1111,7 @@ fn backward_all<T: Elem + Default>(
                 &dhy[k * nr..(k + 1) * nr],
                 dc,
                 di == 1,
+                li > 0 || want_data,
             )
         })?;
         let isz = slots[li * d].isz;
@@ -1126,10 +1131,12 @@ fn backward_all<T: Elem + Default>(
             if c.s.lstm() {
                 dcx[k * nh..(k + 1) * nh].copy_from_slice(&g.dc0);
             }
-            dinput
-                .iter_mut()
-                .zip(&g.dx)
-                .for_each(|(a, &b)| *a = *a + b);
+            if !g.dx.is_empty() {
+                dinput
+                    .iter_mut()
+                    .zip(&g.dx)
+                    .for_each(|(a, &b)| *a = *a + b);
+            }
         }
         if li > 0 {
             if let Some(key) = key {
@@ -1179,7 +1186,8 @@ pub struct Rnn {
     pub spec: RnnSpec,
     /// The dropout key, when dropout is active (training with p > 0).
     pub key: Option<u64>,
-    /// The forward pass's kept state and the output it belongs to.
+    /// The forward pass's kept state and (a detached handle of) the output it belongs to. The
+    /// autograd node owns this op, so a handle with the output's entry here would be a cycle.
     cache: Mutex<Option<(Tensor, Arc<AnyReserve>)>>,
 }
 
@@ -1270,7 +1278,7 @@ impl Op for Rnn {
             .collect::<Result<Vec<_>>>()?;
         if let Some(r) = reserve {
             *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((outs[0].clone(), Arc::new(r)));
+                Some((outs[0].detach(), Arc::new(r)));
         }
         Ok(outs)
     }
@@ -1304,6 +1312,7 @@ impl Op for Rnn {
         let bop = RnnBackward {
             spec: s.clone(),
             key: self.key,
+            want_data: ctx.needs_grad(0),
             reserve,
         };
         let refs: Vec<&Tensor> = ins.iter().collect();
@@ -1326,6 +1335,8 @@ impl Op for Rnn {
 pub struct RnnBackward {
     pub spec: RnnSpec,
     pub key: Option<u64>,
+    /// Whether the data gradient is wanted (else it is returned as zeros, its GEMM skipped).
+    pub want_data: bool,
     reserve: Option<Arc<AnyReserve>>,
 }
 
@@ -1375,7 +1386,7 @@ fn run_backward<T: Elem + Default>(
                 &fresh
             }
         };
-        backward_all(&c, &slots, total, &xd, &hx, &cx, res, b.key, &dy, &dhy, &dcy)
+        backward_all(&c, &slots, total, &xd, &hx, &cx, res, b.key, &dy, &dhy, &dcy, b.want_data)
     })?;
     Ok((g, dm, total))
 }
@@ -1440,6 +1451,7 @@ fn backward_builder(a: &Attrs) -> Result<Arc<dyn Op>> {
     Ok(Arc::new(RnnBackward {
         spec,
         key: active.then(crate::ops::random::next_key),
+        want_data: true,
         reserve: None,
     }))
 }
