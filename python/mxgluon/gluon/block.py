@@ -180,11 +180,22 @@ class Block:
                   dtype_source="current", ctx=None, _source="param_dict"):
         """Load Parameters from a dict name -> array (``arg:``/``aux:`` prefixes are dropped)."""
         loaded = {k[4:] if k.startswith(("arg:", "aux:")) else k: v for k, v in param_dict.items()}
+        loaded = self._pack_legacy(loaded)
         params = self.collect_params()
         if loaded and params and not any("." in k for k in loaded) and not set(loaded) & set(params):
             loaded = self._legacy_names(loaded, params, _source)
         _load_into(params, loaded, _source, device if device is not None else ctx, allow_missing,
                    ignore_extra, cast_dtype, dtype_source)
+
+    def _pack_legacy(self, loaded, prefix=""):
+        """Let each Block that defines ``_load_legacy(loaded, prefix)`` rewrite the loaded entries of its
+        own Parameters (the fused RNN layers pack MXNet 1.x's per-weight arrays into one)."""
+        hook = getattr(self, "_load_legacy", None)
+        if hook is not None:
+            loaded = hook(loaded, prefix)
+        for name, child in self._children.items():
+            loaded = child._pack_legacy(loaded, prefix + name + ".")
+        return loaded
 
     def _legacy_names(self, loaded, params, source):
         """MXNet 1.x ``ParameterDict.save`` files name parameters by prefix (``dense0_weight``), in the

@@ -3,11 +3,12 @@
 from ..base import MXNetValueError
 from ..numpy_extension import _conv as _npx_conv
 from ..numpy_extension import _nn as _npx
+from ..numpy_extension import _rnn as _npx_rnn
 from ..numpy_extension import _sequence as _npx_seq
 from .ndarray import _as_nd, _store
 
 __all__ = ["FullyConnected", "BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "Embedding", "Dropout",
-           "Activation", "LeakyReLU", "Convolution", "Deconvolution", "Pooling", "Pad",
+           "Activation", "LeakyReLU", "Convolution", "Deconvolution", "Pooling", "Pad", "RNN",
            "SequenceMask", "SequenceLast", "SequenceReverse"]
 
 
@@ -78,6 +79,17 @@ def Pooling(data, kernel=(), pool_type="max", global_pool=False, cudnn_off=False
 
 def Pad(data, mode="constant", pad_width=None, constant_value=0.0, **kwargs):
     return _npx_conv.pad(_as_nd(data), mode=mode, pad_width=pad_width, constant_value=constant_value)
+
+
+def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length=None, state_size=None,
+        num_layers=None, bidirectional=False, mode=None, p=0.0, state_outputs=False, projection_size=None,
+        lstm_state_clip_min=None, lstm_state_clip_max=None, lstm_state_clip_nan=False, use_sequence_length=False,
+        **kwargs):
+    return _npx_rnn.rnn(_as_nd(data), parameters, state, state_cell, sequence_length, mode=mode,
+                        state_size=state_size, num_layers=num_layers, bidirectional=bidirectional,
+                        state_outputs=state_outputs, p=p, use_sequence_length=use_sequence_length,
+                        projection_size=projection_size, lstm_state_clip_min=lstm_state_clip_min,
+                        lstm_state_clip_max=lstm_state_clip_max, lstm_state_clip_nan=lstm_state_clip_nan)
 
 
 def SequenceMask(data, sequence_length=None, use_sequence_length=False, value=0.0, axis=0, out=None, **kwargs):

@@ -21,6 +21,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod random;
 pub mod reduce;
+pub mod rnn;
 pub mod sequence;
 pub mod shape;
 pub mod sort;
@@ -164,6 +165,7 @@ pub fn registry() -> &'static Registry {
         random::register(&mut r);
         ctc::register(&mut r);
         deform::register(&mut r);
+        rnn::register(&mut r);
         sequence::register(&mut r);
         r
     })

@@ -1,0 +1,1601 @@
+//! The fused recurrent op: MXNet's `RNN(data, parameters, state[, state_cell][, sequence_length],
+//! mode, state_size, num_layers, bidirectional, p, state_outputs, projection_size,
+//! lstm_state_clip_min/max/nan, use_sequence_length)` and its gradient `_backward_RNN`.
+//!
+//! Modes `rnn_relu`, `rnn_tanh`, `lstm` and `gru`, any number of layers, one or two directions, the
+//! LSTM projection (LSTMP: `r_t = W_hr h_t` is the recurrent state and the output) and cell-state
+//! clipping, dropout between layers (training only), and per-sequence lengths. Data is TNC.
+//!
+//! The flat `parameters` vector is packed as MXNet packs it: first every weight, layer by layer and
+//! within a layer direction by direction, each direction `W_i2h (G*H, I_l)`, `W_h2h (G*H, R)` and
+//! with a projection `W_h2r (P, H)`; then every bias in the same order, `b_i2h (G*H)`, `b_h2h (G*H)`.
+//! G is the number of gates (LSTM 4: i, f, g, o; GRU 3: r, z, n; 1 for the plain RNN), H the
+//! state size, R the recurrent size (P with a projection, else H), I_0 the input size and
+//! I_l = D*R above. States are `(L*D, N, R)` (and the LSTM cell `(L*D, N, H)`), layer-major.
+//!
+//! The GRU is cuDNN's: `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`, `h' = (1 - z) n + z h`.
+//!
+//! Each layer and direction runs as one GEMM for the input projection of all time steps, then per
+//! step one GEMM against the recurrent weight and a fused elementwise loop over the gates. The
+//! backward pass runs back through time the same way and ends with one GEMM each for the weight
+//! gradients and the data gradient. The two directions of a bidirectional layer run in parallel.
+//!
+//! The forward pass, when it is recorded for autograd, keeps what the backward pass needs (the
+//! activated gates, the cell states, every layer's outputs) in the op; `_backward_RNN` uses them,
+//! or runs the forward again when they are not there (an op built from its attributes).
+//! Gradients of `_backward_RNN` itself (higher order) are not supported.
+use super::layers::{check_float, sh, with_slice, work_dtype};
+use super::{apply, Attr, Attrs, Ctx, Meta, Op, Registry};
+use crate::autograd;
+use crate::backend::cpu::matmul::{batched_gemm, GemmElem, MatRef};
+use crate::backend::cpu::num::Real;
+use crate::backend::cpu::num_threads;
+use crate::ops::random::Stream;
+use crate::storage::CpuElement;
+use crate::{DType, Error, Result, Tensor};
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
+
+const OP: &str = "RNN";
+const BOP: &str = "_backward_RNN";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    RnnRelu,
+    RnnTanh,
+    Lstm,
+    Gru,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::RnnRelu => "rnn_relu",
+            Mode::RnnTanh => "rnn_tanh",
+            Mode::Lstm => "lstm",
+            Mode::Gru => "gru",
+        }
+    }
+    pub fn gates(self) -> usize {
+        match self {
+            Mode::RnnRelu | Mode::RnnTanh => 1,
+            Mode::Lstm => 4,
+            Mode::Gru => 3,
+        }
+    }
+    fn parse(s: &str) -> Result<Mode> {
+        Ok(match s {
+            "rnn_relu" => Mode::RnnRelu,
+            "rnn_tanh" => Mode::RnnTanh,
+            "lstm" => Mode::Lstm,
+            "gru" => Mode::Gru,
+            _ => {
+                return Err(Error::value(
+                    OP,
+                    format!("mode must be one of rnn_relu, rnn_tanh, lstm, gru, not {s:?}"),
+                ))
+            }
+        })
+    }
+    /// Values kept per step and hidden unit for the backward pass: the LSTM's four activated gates,
+    /// the GRU's three and `W_hn h + b_hn`; the plain RNN needs only its outputs.
+    fn kept(self) -> usize {
+        match self {
+            Mode::Lstm | Mode::Gru => 4,
+            _ => 0,
+        }
+    }
+}
+
+/// The attributes of an `RNN` op.
+#[derive(Clone, Debug)]
+pub struct RnnSpec {
+    pub mode: Mode,
+    pub state_size: usize,
+    pub num_layers: usize,
+    pub bidirectional: bool,
+    pub p: f64,
+    pub state_outputs: bool,
+    pub projection_size: Option<usize>,
+    pub clip_min: Option<f64>,
+    pub clip_max: Option<f64>,
+    pub clip_nan: bool,
+    pub use_sequence_length: bool,
+}
+
+impl RnnSpec {
+    fn from_attrs(op: &str, a: &Attrs) -> Result<RnnSpec> {
+        let mode = match a.opt_str("mode") {
+            Some(m) => Mode::parse(&m)?,
+            None => return Err(Error::value(op, "argument mode is required")),
+        };
+        let pos = |key: &str| -> Result<usize> {
+            let v = a.req_int(op, key)?;
+            if v <= 0 {
+                return Err(Error::value(op, format!("{key} must be positive, got {v}")));
+            }
+            Ok(v as usize)
+        };
+        let state_size = pos("state_size")?;
+        let num_layers = pos("num_layers")?;
+        let p = a.float(op, "p", 0.0)?;
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::value(
+                op,
+                format!("p (the dropout between layers) must be in [0, 1), got {p}"),
+            ));
+        }
+        let projection_size = match a.opt_int(op, "projection_size")? {
+            None | Some(0) => None,
+            Some(v) if v < 0 => {
+                return Err(Error::value(
+                    op,
+                    format!("projection_size must be positive, got {v}"),
+                ))
+            }
+            Some(v) => Some(v as usize),
+        };
+        if let Some(ps) = projection_size {
+            if mode != Mode::Lstm {
+                return Err(Error::value(
+                    op,
+                    format!("projection_size is only supported for mode=lstm, not {}", mode.name()),
+                ));
+            }
+            if ps > state_size {
+                return Err(Error::value(
+                    op,
+                    format!(
+                        "projection_size ({ps}) must not be larger than state_size ({state_size})"
+                    ),
+                ));
+            }
+        }
+        let clip_min = a.opt_float(op, "lstm_state_clip_min")?;
+        let clip_max = a.opt_float(op, "lstm_state_clip_max")?;
+        if clip_min.is_some() || clip_max.is_some() {
+            if mode != Mode::Lstm {
+                return Err(Error::value(
+                    op,
+                    format!("state clipping is only supported for mode=lstm, not {}", mode.name()),
+                ));
+            }
+            match (clip_min, clip_max) {
+                (Some(lo), Some(hi)) if hi >= lo => {}
+                (Some(lo), Some(hi)) => {
+                    return Err(Error::value(
+                        op,
+                        format!(
+                            "lstm_state_clip_max ({hi}) must be greater or equal to \
+                             lstm_state_clip_min ({lo})"
+                        ),
+                    ))
+                }
+                _ => {
+                    return Err(Error::value(
+                        op,
+                        "lstm_state_clip_min and lstm_state_clip_max must be given together",
+                    ))
+                }
+            }
+        }
+        Ok(RnnSpec {
+            mode,
+            state_size,
+            num_layers,
+            bidirectional: a.bool(op, "bidirectional", false)?,
+            p,
+            state_outputs: a.bool(op, "state_outputs", false)?,
+            projection_size,
+            clip_min,
+            clip_max,
+            clip_nan: a.bool(op, "lstm_state_clip_nan", false)?,
+            use_sequence_length: a.bool(op, "use_sequence_length", false)?,
+        })
+    }
+
+    fn attrs(&self) -> Attrs {
+        let opt_f = |v: Option<f64>| v.map_or(Attr::None, Attr::Float);
+        Attrs::new()
+            .with("mode", Attr::Str(self.mode.name().into()))
+            .with("state_size", Attr::Int(self.state_size as i64))
+            .with("num_layers", Attr::Int(self.num_layers as i64))
+            .with("bidirectional", Attr::Bool(self.bidirectional))
+            .with("p", Attr::Float(self.p))
+            .with("state_outputs", Attr::Bool(self.state_outputs))
+            .with(
+                "projection_size",
+                self.projection_size
+                    .map_or(Attr::None, |v| Attr::Int(v as i64)),
+            )
+            .with("lstm_state_clip_min", opt_f(self.clip_min))
+            .with("lstm_state_clip_max", opt_f(self.clip_max))
+            .with("lstm_state_clip_nan", Attr::Bool(self.clip_nan))
+            .with("use_sequence_length", Attr::Bool(self.use_sequence_length))
+    }
+
+    fn dirs(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+    fn lstm(&self) -> bool {
+        self.mode == Mode::Lstm
+    }
+    /// The recurrent (and output) size of one direction.
+    fn rsize(&self) -> usize {
+        self.projection_size.unwrap_or(self.state_size)
+    }
+    fn clip(&self) -> Option<(f64, f64)> {
+        self.clip_min.zip(self.clip_max)
+    }
+    /// Inputs of the forward op, in order.
+    fn input_names(&self) -> Vec<&'static str> {
+        let mut v = vec!["data", "parameters", "state"];
+        if self.lstm() {
+            v.push("state_cell");
+        }
+        if self.use_sequence_length {
+            v.push("sequence_length");
+        }
+        v
+    }
+
+    /// The parameter slots of every (layer, direction) for input size `i`, and the total size.
+    fn slots(&self, i: usize) -> (Vec<Slot>, usize) {
+        let (h, r, d, gh) = (
+            self.state_size,
+            self.rsize(),
+            self.dirs(),
+            self.mode.gates() * self.state_size,
+        );
+        let proj = self.projection_size.is_some();
+        let mut slots = Vec::new();
+        let mut off = 0;
+        for l in 0..self.num_layers {
+            let isz = if l == 0 { i } else { d * r };
+            for _ in 0..d {
+                let wx = off;
+                let wh = wx + gh * isz;
+                off = wh + gh * r;
+                let wr = proj.then_some(off);
+                if proj {
+                    off += r * h;
+                }
+                slots.push(Slot {
+                    wx,
+                    wh,
+                    wr,
+                    bx: 0,
+                    bh: 0,
+                    isz,
+                });
+            }
+        }
+        for s in slots.iter_mut() {
+            s.bx = off;
+            s.bh = off + gh;
+            off += 2 * gh;
+        }
+        (slots, off)
+    }
+
+    /// Checks the inputs; returns the dimensions and the parameter slots.
+    fn check(&self, op: &str, i: &[Meta], extra: usize) -> Result<(Dims, Vec<Slot>)> {
+        let names = self.input_names();
+        if i.len() != names.len() + extra {
+            return Err(Error::value(
+                op,
+                format!(
+                    "expected {} inputs ({}) for mode={}{}, got {}",
+                    names.len() + extra,
+                    names.join(", "),
+                    self.mode.name(),
+                    if extra > 0 { " and the output gradients" } else { "" },
+                    i.len()
+                ),
+            ));
+        }
+        check_float(op, "data", i[0].dtype)?;
+        let x = &i[0].shape;
+        if x.len() != 3 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "data must have 3 dimensions (sequence length, batch, input size: TNC), got \
+                     shape {}",
+                    sh(x)
+                ),
+            ));
+        }
+        let (t, n, isz) = (x[0], x[1], x[2]);
+        let (l, d, h, r) = (self.num_layers, self.dirs(), self.state_size, self.rsize());
+        let (slots, total) = self.slots(isz);
+        for (k, m) in i.iter().enumerate().skip(1) {
+            let name = names.get(k).copied().unwrap_or("output gradient");
+            if name != "sequence_length" && m.dtype != i[0].dtype {
+                return Err(Error::dtype(
+                    op,
+                    format!("{name} is {} but data is {}", m.dtype, i[0].dtype),
+                ));
+            }
+        }
+        let want = |k: usize, what: &str, shape: &[usize], meaning: String| -> Result<()> {
+            if i[k].shape.as_slice() != shape {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "{what} has shape {}, expected {meaning} = {} for data of shape {}",
+                        sh(&i[k].shape),
+                        sh(shape),
+                        sh(x)
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        want(
+            1,
+            "parameters",
+            &[total],
+            format!(
+                "the packed size for mode={}, state_size={h}, num_layers={l}, {}{}",
+                self.mode.name(),
+                if d == 2 { "bidirectional" } else { "unidirectional" },
+                self.projection_size
+                    .map_or(String::new(), |p| format!(", projection_size={p}"))
+            ),
+        )?;
+        let rname = if self.projection_size.is_some() {
+            "projection_size"
+        } else {
+            "state_size"
+        };
+        want(
+            2,
+            "state",
+            &[l * d, n, r],
+            format!("(num_layers*directions, batch, {rname})"),
+        )?;
+        let mut k = 3;
+        if self.lstm() {
+            want(
+                3,
+                "state_cell",
+                &[l * d, n, h],
+                "(num_layers*directions, batch, state_size)".into(),
+            )?;
+            k += 1;
+        }
+        if self.use_sequence_length {
+            want(k, "sequence_length", &[n], "(batch,)".into())?;
+            k += 1;
+        }
+        if extra > 0 {
+            want(k, "output gradient", &[t, n, d * r], "the output shape".into())?;
+            want(
+                k + 1,
+                "state gradient",
+                &[l * d, n, r],
+                "the state shape".into(),
+            )?;
+            if self.lstm() {
+                want(
+                    k + 2,
+                    "state_cell gradient",
+                    &[l * d, n, h],
+                    "the state_cell shape".into(),
+                )?;
+            }
+        }
+        Ok((
+            Dims {
+                t,
+                n,
+                i: isz,
+                h,
+                r,
+                d,
+                l,
+            },
+            slots,
+        ))
+    }
+
+    fn out_metas(&self, dm: &Dims, dtype: DType) -> Vec<Meta> {
+        let mut v = vec![Meta::new(vec![dm.t, dm.n, dm.d * dm.r].into(), dtype)];
+        if self.state_outputs {
+            v.push(Meta::new(vec![dm.l * dm.d, dm.n, dm.r].into(), dtype));
+            if self.lstm() {
+                v.push(Meta::new(vec![dm.l * dm.d, dm.n, dm.h].into(), dtype));
+            }
+        }
+        v
+    }
+}
+
+/// Where one (layer, direction)'s weights and biases sit in the parameter vector.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    wx: usize,
+    wh: usize,
+    wr: Option<usize>,
+    bx: usize,
+    bh: usize,
+    /// The input size of this layer.
+    isz: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    t: usize,
+    n: usize,
+    i: usize,
+    h: usize,
+    r: usize,
+    d: usize,
+    l: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+
+/// The float types the kernels run in, and their kept forward state.
+pub trait Elem: GemmElem + Real + CpuElement + Send + Sync {
+    fn reserve(r: &AnyReserve) -> Option<&Reserve<Self>>;
+    fn wrap_reserve(r: Reserve<Self>) -> AnyReserve;
+}
+
+impl Elem for f32 {
+    fn reserve(r: &AnyReserve) -> Option<&Reserve<f32>> {
+        match r {
+            AnyReserve::F32(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn wrap_reserve(r: Reserve<f32>) -> AnyReserve {
+        AnyReserve::F32(r)
+    }
+}
+
+impl Elem for f64 {
+    fn reserve(r: &AnyReserve) -> Option<&Reserve<f64>> {
+        match r {
+            AnyReserve::F64(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn wrap_reserve(r: Reserve<f64>) -> AnyReserve {
+        AnyReserve::F64(r)
+    }
+}
+
+/// What the forward pass keeps for the backward pass.
+pub struct Reserve<T> {
+    /// Per (layer, direction).
+    dirs: Vec<DirOut<T>>,
+    /// The inputs of layers 1.. (the outputs below, after dropout).
+    xs: Vec<Vec<T>>,
+}
+
+pub enum AnyReserve {
+    F32(Reserve<f32>),
+    F64(Reserve<f64>),
+}
+
+/// One direction's forward results: outputs (T, N, R), final states, and (kept for the backward
+/// pass) the gates (T, N, kept*H) and LSTM cell states (T, N, H).
+struct DirOut<T> {
+    y: Vec<T>,
+    hy: Vec<T>,
+    cy: Vec<T>,
+    gates: Vec<T>,
+    cells: Vec<T>,
+}
+
+/// `c (m x n) = a (m x k) . b (k x n)`, each operand read at an offset with (row, col) strides.
+#[allow(clippy::too_many_arguments)]
+fn mm<T: GemmElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: (&[T], usize, usize, usize),
+    b: (&[T], usize, usize, usize),
+    c: &mut [T],
+) -> Result<()> {
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        c.fill(T::zero());
+        return Ok(());
+    }
+    let ma = MatRef {
+        data: a.0,
+        offsets: vec![a.1],
+        rs: a.2 as isize,
+        cs: a.3 as isize,
+    };
+    let mb = MatRef {
+        data: b.0,
+        offsets: vec![b.1],
+        rs: b.2 as isize,
+        cs: b.3 as isize,
+    };
+    batched_gemm(m, n, k, &ma, &mb, c)
+}
+
+#[inline]
+fn sigmoid<T: Real>(x: T) -> T {
+    T::one() / (T::one() + (T::zero() - x).exp())
+}
+
+#[inline]
+fn clip<T: Real>(c: T, lo: f64, hi: f64, nan_to_min: bool) -> T {
+    if c.is_nan() {
+        return if nan_to_min { T::from_f(lo) } else { c };
+    }
+    let (l, h) = (T::from_f(lo), T::from_f(hi));
+    if c < l {
+        l
+    } else if c > h {
+        h
+    } else {
+        c
+    }
+}
+
+/// Per-sequence lengths: whether step `t` of sequence `n` is inside it.
+#[inline]
+fn valid(lens: Option<&[usize]>, t: usize, n: usize) -> bool {
+    lens.is_none_or(|l| t < l[n])
+}
+
+/// The step processed before `t` (forward in time for direction 0, backward for direction 1).
+#[inline]
+fn prev_step(t: usize, nt: usize, rev: bool) -> Option<usize> {
+    if rev {
+        (t + 1 < nt).then_some(t + 1)
+    } else {
+        t.checked_sub(1)
+    }
+}
+
+/// Whether step `t` of sequence `n` starts from the initial state.
+#[inline]
+fn starts(lens: Option<&[usize]>, t: usize, n: usize, nt: usize, rev: bool) -> Option<usize> {
+    match prev_step(t, nt, rev) {
+        Some(tp) if valid(lens, tp, n) => Some(tp),
+        _ => None,
+    }
+}
+
+struct Ctxt<'a, T> {
+    s: &'a RnnSpec,
+    dm: Dims,
+    w: &'a [T],
+    lens: Option<&'a [usize]>,
+}
+
+impl<T: Elem> Ctxt<'_, T> {
+    /// One direction of one layer over the whole sequence.
+    fn dir_forward(
+        &self,
+        x: &[T],
+        slot: &Slot,
+        h0: &[T],
+        c0: &[T],
+        rev: bool,
+        keep: bool,
+    ) -> Result<DirOut<T>> {
+        let (s, w, lens) = (self.s, self.w, self.lens);
+        let Dims { t: nt, n: nb, h, r, .. } = self.dm;
+        let (isz, gh, tn) = (slot.isz, s.mode.gates() * h, nt * nb);
+        let kept = s.mode.kept() * h;
+        // Input projection of every step, with the biases (all but the GRU's b_hn).
+        let mut xw = vec![T::zero(); tn * gh];
+        mm(tn, gh, isz, (x, 0, isz, 1), (w, slot.wx, 1, isz), &mut xw)?;
+        let bias: Vec<T> = (0..gh)
+            .map(|j| {
+                if s.mode == Mode::Gru && j >= 2 * h {
+                    w[slot.bx + j]
+                } else {
+                    w[slot.bx + j] + w[slot.bh + j]
+                }
+            })
+            .collect();
+        for row in xw.chunks_mut(gh) {
+            row.iter_mut().zip(&bias).for_each(|(v, &b)| *v = *v + b);
+        }
+        let bhn = if s.mode == Mode::Gru {
+            &w[slot.bh + 2 * h..slot.bh + gh]
+        } else {
+            &[][..]
+        };
+        let mut hcur = h0.to_vec();
+        let mut ccur = c0.to_vec();
+        let mut y = vec![T::zero(); tn * r];
+        let mut gates = vec![T::zero(); if keep { tn * kept } else { nb * kept }];
+        let mut cells = vec![T::zero(); if keep && s.lstm() { tn * h } else { 0 }];
+        let mut tmp = vec![T::zero(); nb * gh];
+        let proj = slot.wr;
+        let mut hpre = vec![T::zero(); if proj.is_some() { nb * h } else { 0 }];
+        let mut rtmp = vec![T::zero(); if proj.is_some() { nb * r } else { 0 }];
+        let clip = s.clip();
+        let relu = s.mode == Mode::RnnRelu;
+        let par = par_rows(nb, h);
+        for step in 0..nt {
+            let t = if rev { nt - 1 - step } else { step };
+            mm(nb, gh, r, (&hcur, 0, r, 1), (w, slot.wh, 1, r), &mut tmp)?;
+            let xwt = &xw[t * nb * gh..(t + 1) * nb * gh];
+            let gt = if keep {
+                &mut gates[t * nb * kept..(t + 1) * nb * kept]
+            } else {
+                &mut gates[..]
+            };
+            let tmp = &tmp;
+            let row = |n: usize, (ho, g, c): (&mut [T], &mut [T], &mut [T])| {
+                if !valid(lens, t, n) {
+                    return;
+                }
+                let (xr, hr) = (&xwt[n * gh..(n + 1) * gh], &tmp[n * gh..(n + 1) * gh]);
+                match s.mode {
+                    Mode::Lstm => {
+                        for j in 0..h {
+                            let ig = sigmoid(xr[j] + hr[j]);
+                            let fg = sigmoid(xr[h + j] + hr[h + j]);
+                            let gg = (xr[2 * h + j] + hr[2 * h + j]).tanh();
+                            let og = sigmoid(xr[3 * h + j] + hr[3 * h + j]);
+                            let mut cv = fg * c[j] + ig * gg;
+                            if let Some((lo, hi)) = clip {
+                                cv = self::clip(cv, lo, hi, s.clip_nan);
+                            }
+                            c[j] = cv;
+                            ho[j] = og * cv.tanh();
+                            g[j] = ig;
+                            g[h + j] = fg;
+                            g[2 * h + j] = gg;
+                            g[3 * h + j] = og;
+                        }
+                    }
+                    Mode::Gru => {
+                        for j in 0..h {
+                            let rg = sigmoid(xr[j] + hr[j]);
+                            let zg = sigmoid(xr[h + j] + hr[h + j]);
+                            let hn = hr[2 * h + j] + bhn[j];
+                            let ng = (xr[2 * h + j] + rg * hn).tanh();
+                            ho[j] = (T::one() - zg) * ng + zg * ho[j];
+                            g[j] = rg;
+                            g[h + j] = zg;
+                            g[2 * h + j] = ng;
+                            g[3 * h + j] = hn;
+                        }
+                    }
+                    _ => {
+                        for j in 0..h {
+                            let a = xr[j] + hr[j];
+                            ho[j] = if relu {
+                                if a > T::zero() {
+                                    a
+                                } else {
+                                    T::zero()
+                                }
+                            } else {
+                                a.tanh()
+                            };
+                        }
+                    }
+                }
+            };
+            // Each batch row's new state: (hidden (pre-projection), gates, cell).
+            let hout: &mut [T] = if proj.is_some() { &mut hpre } else { &mut hcur };
+            let rows = row_parts(nb, [(hout, h), (gt, kept), (&mut ccur, h)]);
+            if par {
+                rows.into_par_iter().enumerate().for_each(|(n, [a, b, c])| row(n, (a, b, c)));
+            } else {
+                rows.into_iter().enumerate().for_each(|(n, [a, b, c])| row(n, (a, b, c)));
+            }
+            if let Some(wr) = proj {
+                mm(nb, r, h, (&hpre, 0, h, 1), (w, wr, 1, h), &mut rtmp)?;
+                for n in (0..nb).filter(|&n| valid(lens, t, n)) {
+                    hcur[n * r..(n + 1) * r].copy_from_slice(&rtmp[n * r..(n + 1) * r]);
+                }
+            }
+            let yt = &mut y[t * nb * r..(t + 1) * nb * r];
+            for n in (0..nb).filter(|&n| valid(lens, t, n)) {
+                yt[n * r..(n + 1) * r].copy_from_slice(&hcur[n * r..(n + 1) * r]);
+            }
+            if keep && s.lstm() {
+                cells[t * nb * h..(t + 1) * nb * h].copy_from_slice(&ccur);
+            }
+        }
+        if !keep {
+            gates = Vec::new();
+        }
+        Ok(DirOut {
+            y,
+            hy: hcur,
+            cy: ccur,
+            gates,
+            cells,
+        })
+    }
+
+    /// The backward pass of one direction of one layer: given the gradient of its outputs `dy`
+    /// (T, N, R) and final states, the gradients of its weights, biases, initial states and input.
+    #[allow(clippy::too_many_arguments)]
+    fn dir_backward(
+        &self,
+        x: &[T],
+        slot: &Slot,
+        h0: &[T],
+        c0: &[T],
+        fw: &DirOut<T>,
+        dy: &[T],
+        dhy: &[T],
+        dcy: &[T],
+        rev: bool,
+        want_dx: bool,
+    ) -> Result<DirGrad<T>> {
+        let (s, w, lens) = (self.s, self.w, self.lens);
+        let Dims { t: nt, n: nb, h, r, .. } = self.dm;
+        let (isz, gh, tn) = (slot.isz, s.mode.gates() * h, nt * nb);
+        let kept = s.mode.kept() * h;
+        let gru = s.mode == Mode::Gru;
+        let proj = slot.wr;
+        let clip = s.clip();
+        let mut da = vec![T::zero(); tn * gh];
+        let mut dah = vec![T::zero(); if gru { tn * gh } else { 0 }];
+        let mut dh = dhy.to_vec();
+        let mut dc = dcy.to_vec();
+        let mut direct = vec![T::zero(); if gru { nb * r } else { 0 }];
+        let mut tmp = vec![T::zero(); nb * r];
+        let mut dr_all = vec![T::zero(); if proj.is_some() { tn * r } else { 0 }];
+        let mut hpre_all = vec![T::zero(); if proj.is_some() { tn * h } else { 0 }];
+        let mut dhpre = vec![T::zero(); if proj.is_some() { nb * h } else { 0 }];
+        let par = par_rows(nb, h);
+        for step in (0..nt).rev() {
+            let t = if rev { nt - 1 - step } else { step };
+            for n in (0..nb).filter(|&n| valid(lens, t, n)) {
+                let (d, g) = (&mut dh[n * r..(n + 1) * r], &dy[(t * nb + n) * r..]);
+                d.iter_mut().zip(g).for_each(|(a, &b)| *a = *a + b);
+            }
+            if let Some(wr) = proj {
+                for n in (0..nb).filter(|&n| valid(lens, t, n)) {
+                    dr_all[(t * nb + n) * r..(t * nb + n + 1) * r]
+                        .copy_from_slice(&dh[n * r..(n + 1) * r]);
+                }
+                mm(nb, h, r, (&dr_all, t * nb * r, r, 1), (w, wr, h, 1), &mut dhpre)?;
+            }
+            let (dh_r, dhpre_r) = (&dh, &dhpre);
+            let row = |n: usize, [a, dcn, hpo, ah, dir]: [&mut [T]; 5]| {
+                if !valid(lens, t, n) {
+                    return;
+                }
+                let row = t * nb + n;
+                let g = &fw.gates[row * kept..(row + 1) * kept];
+                let tp = starts(lens, t, n, nt, rev);
+                let dh = &dh_r[n * r..(n + 1) * r];
+                match s.mode {
+                    Mode::Lstm => {
+                        let cp = match tp {
+                            Some(tp) => &fw.cells[(tp * nb + n) * h..(tp * nb + n + 1) * h],
+                            None => &c0[n * h..(n + 1) * h],
+                        };
+                        let c = &fw.cells[row * h..(row + 1) * h];
+                        for j in 0..h {
+                            let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                            let tc = c[j].tanh();
+                            let dht = if proj.is_some() {
+                                hpo[j] = og * tc;
+                                dhpre_r[n * h + j]
+                            } else {
+                                dh[j]
+                            };
+                            let mut dct = dcn[j] + dht * og * (T::one() - tc * tc);
+                            if let Some((lo, hi)) = clip {
+                                if !(c[j] > T::from_f(lo) && c[j] < T::from_f(hi)) {
+                                    dct = T::zero();
+                                }
+                            }
+                            a[j] = dct * gg * ig * (T::one() - ig);
+                            a[h + j] = dct * cp[j] * fg * (T::one() - fg);
+                            a[2 * h + j] = dct * ig * (T::one() - gg * gg);
+                            a[3 * h + j] = dht * tc * og * (T::one() - og);
+                            dcn[j] = dct * fg;
+                        }
+                    }
+                    Mode::Gru => {
+                        let hp = match tp {
+                            Some(tp) => &fw.y[(tp * nb + n) * r..(tp * nb + n + 1) * r],
+                            None => &h0[n * r..(n + 1) * r],
+                        };
+                        for j in 0..h {
+                            let (rg, zg, ng, hn) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                            let dv = dh[j];
+                            let dan = dv * (T::one() - zg) * (T::one() - ng * ng);
+                            let dar = dan * hn * rg * (T::one() - rg);
+                            let daz = dv * (hp[j] - ng) * zg * (T::one() - zg);
+                            a[j] = dar;
+                            a[h + j] = daz;
+                            a[2 * h + j] = dan;
+                            ah[j] = dar;
+                            ah[h + j] = daz;
+                            ah[2 * h + j] = dan * rg;
+                            dir[j] = dv * zg;
+                        }
+                    }
+                    _ => {
+                        let yv = &fw.y[row * r..(row + 1) * r];
+                        let relu = s.mode == Mode::RnnRelu;
+                        for j in 0..h {
+                            let d = if relu {
+                                if yv[j] > T::zero() {
+                                    T::one()
+                                } else {
+                                    T::zero()
+                                }
+                            } else {
+                                T::one() - yv[j] * yv[j]
+                            };
+                            a[j] = dh[j] * d;
+                        }
+                    }
+                }
+            };
+            let dat = &mut da[t * nb * gh..(t + 1) * nb * gh];
+            let hpt: &mut [T] = if proj.is_some() {
+                &mut hpre_all[t * nb * h..(t + 1) * nb * h]
+            } else {
+                &mut []
+            };
+            let daht: &mut [T] = if gru {
+                &mut dah[t * nb * gh..(t + 1) * nb * gh]
+            } else {
+                &mut []
+            };
+            let rows = row_parts(
+                nb,
+                [(dat, gh), (&mut dc, h), (hpt, h), (daht, gh), (&mut direct, r)],
+            );
+            if par {
+                rows.into_par_iter().enumerate().for_each(|(n, p)| row(n, p));
+            } else {
+                rows.into_iter().enumerate().for_each(|(n, p)| row(n, p));
+            }
+            let src = if gru { &dah } else { &da };
+            mm(nb, r, gh, (src, t * nb * gh, gh, 1), (w, slot.wh, r, 1), &mut tmp)?;
+            for n in (0..nb).filter(|&n| valid(lens, t, n)) {
+                for j in 0..r {
+                    let dd = if gru { direct[n * r + j] } else { T::zero() };
+                    dh[n * r + j] = tmp[n * r + j] + dd;
+                }
+            }
+        }
+        // The states each step started from, for the recurrent weight's gradient.
+        let mut hprev = vec![T::zero(); tn * r];
+        for t in 0..nt {
+            for n in 0..nb {
+                let src = match starts(lens, t, n, nt, rev) {
+                    Some(tp) => &fw.y[(tp * nb + n) * r..(tp * nb + n + 1) * r],
+                    None => &h0[n * r..(n + 1) * r],
+                };
+                hprev[(t * nb + n) * r..(t * nb + n + 1) * r].copy_from_slice(src);
+            }
+        }
+        let ah = if gru { &dah } else { &da };
+        let mut dwh = vec![T::zero(); gh * r];
+        mm(gh, r, tn, (ah, 0, 1, gh), (&hprev, 0, r, 1), &mut dwh)?;
+        let mut dwx = vec![T::zero(); gh * isz];
+        mm(gh, isz, tn, (&da, 0, 1, gh), (x, 0, isz, 1), &mut dwx)?;
+        let mut dwr = vec![T::zero(); if proj.is_some() { r * h } else { 0 }];
+        if proj.is_some() {
+            mm(r, h, tn, (&dr_all, 0, 1, r), (&hpre_all, 0, h, 1), &mut dwr)?;
+        }
+        let colsum = |m: &[T]| {
+            let mut s = vec![T::zero(); gh];
+            for row in m.chunks(gh) {
+                s.iter_mut().zip(row).for_each(|(a, &b)| *a = *a + b);
+            }
+            s
+        };
+        let dbx = colsum(&da);
+        let dbh = if gru { colsum(&dah) } else { dbx.clone() };
+        let mut dx = vec![T::zero(); if want_dx { tn * isz } else { 0 }];
+        if want_dx {
+            mm(tn, isz, gh, (&da, 0, gh, 1), (w, slot.wx, isz, 1), &mut dx)?;
+        }
+        Ok(DirGrad {
+            dwx,
+            dwh,
+            dwr,
+            dbx,
+            dbh,
+            dh0: dh,
+            dc0: dc,
+            dx,
+        })
+    }
+}
+
+struct DirGrad<T> {
+    dwx: Vec<T>,
+    dwh: Vec<T>,
+    dwr: Vec<T>,
+    dbx: Vec<T>,
+    dbh: Vec<T>,
+    dh0: Vec<T>,
+    dc0: Vec<T>,
+    dx: Vec<T>,
+}
+
+/// Whether the per-step loops over `nb` batch rows of `h` units are worth splitting across threads.
+fn par_rows(nb: usize, h: usize) -> bool {
+    nb > 1 && nb * h >= 2048 && num_threads() > 1
+}
+
+/// Splits `K` buffers into the rows of `nb` batch items, row `n` of buffer `k` being
+/// `buf[n*width..(n+1)*width]` (an empty slice for an empty buffer).
+fn row_parts<'a, T, const K: usize>(nb: usize, bufs: [(&'a mut [T], usize); K]) -> Vec<[&'a mut [T]; K]> {
+    let mut iters: Vec<std::vec::IntoIter<&'a mut [T]>> = bufs
+        .into_iter()
+        .map(|(b, w)| {
+            let v: Vec<&'a mut [T]> = if b.is_empty() || w == 0 {
+                (0..nb).map(|_| -> &'a mut [T] { &mut [] }).collect()
+            } else {
+                b.chunks_mut(w).take(nb).collect()
+            };
+            v.into_iter()
+        })
+        .collect();
+    (0..nb)
+        .map(|_| std::array::from_fn(|k| iters[k].next().expect("one row per batch item")))
+        .collect()
+}
+
+/// Runs `f(0)` and `f(1)` (the two directions), in parallel when there are threads for it.
+fn both<R: Send>(d: usize, f: impl Fn(usize) -> Result<R> + Sync) -> Result<Vec<R>> {
+    if d == 2 && num_threads() > 1 {
+        let (a, b) = rayon::join(|| f(0), || f(1));
+        Ok(vec![a?, b?])
+    } else {
+        (0..d).map(f).collect()
+    }
+}
+
+/// The dropout mask (0 or 1/(1-p)) applied to the input of layer `layer` (1..).
+fn mask<T: Real>(key: u64, layer: usize, len: usize, p: f64) -> Vec<T> {
+    let stream = Stream::with_key(key);
+    let scale = T::from_f(1.0 / (1.0 - p));
+    let base = (layer * len) as u64;
+    (0..len)
+        .map(|i| {
+            if stream.uniform(base + i as u64) < p {
+                T::zero()
+            } else {
+                scale
+            }
+        })
+        .collect()
+}
+
+/// Rows (T*N) of `D` directions' outputs (each R wide) side by side.
+fn interleave<T: Copy + Default>(parts: &[&[T]], rows: usize, r: usize) -> Vec<T> {
+    let d = parts.len();
+    let mut out = vec![T::default(); rows * d * r];
+    for (k, row) in out.chunks_mut(d * r).enumerate() {
+        for (di, p) in parts.iter().enumerate() {
+            row[di * r..(di + 1) * r].copy_from_slice(&p[k * r..(k + 1) * r]);
+        }
+    }
+    out
+}
+
+struct Forward<T> {
+    out: Vec<T>,
+    hy: Vec<T>,
+    cy: Vec<T>,
+    reserve: Option<Reserve<T>>,
+}
+
+fn forward_all<T: Elem + Default>(
+    c: &Ctxt<T>,
+    slots: &[Slot],
+    x: &[T],
+    hx: &[T],
+    cx: &[T],
+    key: Option<u64>,
+    keep: bool,
+) -> Result<Forward<T>> {
+    let Dims { t, n, h, r, d, l, .. } = c.dm;
+    let (nr, nh) = (n * r, n * h);
+    let mut input: Vec<T> = x.to_vec();
+    let mut hy = vec![T::zero(); l * d * nr];
+    let mut cy = vec![T::zero(); if c.s.lstm() { l * d * nh } else { 0 }];
+    let mut dirs = Vec::new();
+    let mut xs = Vec::new();
+    for li in 0..l {
+        let outs = both(d, |di| {
+            let k = li * d + di;
+            let c0 = if c.s.lstm() {
+                &cx[k * nh..(k + 1) * nh]
+            } else {
+                &[][..]
+            };
+            c.dir_forward(&input, &slots[k], &hx[k * nr..(k + 1) * nr], c0, di == 1, keep)
+        })?;
+        for (di, o) in outs.iter().enumerate() {
+            let k = li * d + di;
+            hy[k * nr..(k + 1) * nr].copy_from_slice(&o.hy);
+            if c.s.lstm() {
+                cy[k * nh..(k + 1) * nh].copy_from_slice(&o.cy);
+            }
+        }
+        let parts: Vec<&[T]> = outs.iter().map(|o| &o.y[..]).collect();
+        let mut y = interleave(&parts, t * n, r);
+        if li + 1 < l {
+            if let Some(key) = key {
+                let m = mask::<T>(key, li + 1, y.len(), c.s.p);
+                y.iter_mut().zip(&m).for_each(|(v, &k)| *v = *v * k);
+            }
+            if keep {
+                xs.push(y.clone());
+            }
+        }
+        input = y;
+        if keep {
+            dirs.extend(outs);
+        }
+    }
+    Ok(Forward {
+        out: input,
+        hy,
+        cy,
+        reserve: keep.then_some(Reserve { dirs, xs }),
+    })
+}
+
+struct Grads<T> {
+    dx: Vec<T>,
+    dw: Vec<T>,
+    dhx: Vec<T>,
+    dcx: Vec<T>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_all<T: Elem + Default>(
+    c: &Ctxt<T>,
+    slots: &[Slot],
+    total: usize,
+    x: &[T],
+    hx: &[T],
+    cx: &[T],
+    res: &Reserve<T>,
+    key: Option<u64>,
+    dy: &[T],
+    dhy: &[T],
+    dcy: &[T],
+    want_data: bool,
+) -> Result<Grads<T>> {
+    let Dims { t, n, h, r, d, l, .. } = c.dm;
+    let (nr, nh, tn) = (n * r, n * h, t * n);
+    let mut dw = vec![T::zero(); total];
+    let mut dhx = vec![T::zero(); l * d * nr];
+    let mut dcx = vec![T::zero(); if c.s.lstm() { l * d * nh } else { 0 }];
+    let mut dout: Vec<T> = dy.to_vec();
+    for li in (0..l).rev() {
+        let input: &[T] = if li == 0 { x } else { &res.xs[li - 1] };
+        let grads = both(d, |di| {
+            let k = li * d + di;
+            let dyd: Vec<T> = if d == 1 {
+                dout.clone()
+            } else {
+                dout.chunks(d * r)
+                    .flat_map(|row| row[di * r..(di + 1) * r].iter().copied())
+                    .collect()
+            };
+            let (c0, dc) = if c.s.lstm() {
+                (&cx[k * nh..(k + 1) * nh], &dcy[k * nh..(k + 1) * nh])
+            } else {
+                (&[][..], &[][..])
+            };
+            c.dir_backward(
+                input,
+                &slots[k],
+                &hx[k * nr..(k + 1) * nr],
+                c0,
+                &res.dirs[k],
+                &dyd,
+                &dhy[k * nr..(k + 1) * nr],
+                dc,
+                di == 1,
+                li > 0 || want_data,
+            )
+        })?;
+        let isz = slots[li * d].isz;
+        let mut dinput = vec![T::zero(); tn * isz];
+        for (di, g) in grads.into_iter().enumerate() {
+            let k = li * d + di;
+            let sl = &slots[k];
+            let gh = g.dbx.len();
+            dw[sl.wx..sl.wx + g.dwx.len()].copy_from_slice(&g.dwx);
+            dw[sl.wh..sl.wh + g.dwh.len()].copy_from_slice(&g.dwh);
+            if let Some(wr) = sl.wr {
+                dw[wr..wr + g.dwr.len()].copy_from_slice(&g.dwr);
+            }
+            dw[sl.bx..sl.bx + gh].copy_from_slice(&g.dbx);
+            dw[sl.bh..sl.bh + gh].copy_from_slice(&g.dbh);
+            dhx[k * nr..(k + 1) * nr].copy_from_slice(&g.dh0);
+            if c.s.lstm() {
+                dcx[k * nh..(k + 1) * nh].copy_from_slice(&g.dc0);
+            }
+            if !g.dx.is_empty() {
+                dinput
+                    .iter_mut()
+                    .zip(&g.dx)
+                    .for_each(|(a, &b)| *a = *a + b);
+            }
+        }
+        if li > 0 {
+            if let Some(key) = key {
+                let m = mask::<T>(key, li, dinput.len(), c.s.p);
+                dinput.iter_mut().zip(&m).for_each(|(v, &k)| *v = *v * k);
+            }
+        }
+        dout = dinput;
+    }
+    Ok(Grads {
+        dx: dout,
+        dw,
+        dhx,
+        dcx,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ops
+
+fn vec_of<T: CpuElement>(op: &str, t: &Tensor) -> Result<Vec<T>> {
+    with_slice::<T, _>(op, t, |s| Ok(s.to_vec()))
+}
+
+fn lengths(op: &str, t: &Tensor, nt: usize) -> Result<Vec<usize>> {
+    t.to_device(crate::Device::Cpu(0))?
+        .to_f64_vec()?
+        .into_iter()
+        .map(|v| {
+            if v.fract() != 0.0 || v < 0.0 || v > nt as f64 {
+                Err(Error::value(
+                    op,
+                    format!(
+                        "sequence_length values must be whole numbers in [0, {nt}] (the sequence \
+                         length of data), got {v}"
+                    ),
+                ))
+            } else {
+                Ok(v as usize)
+            }
+        })
+        .collect()
+}
+
+/// `RNN(data, parameters, state[, state_cell][, sequence_length])`.
+pub struct Rnn {
+    pub spec: RnnSpec,
+    /// The dropout key, when dropout is active (training with p > 0).
+    pub key: Option<u64>,
+    /// The forward pass's kept state and (a detached handle of) the output it belongs to. The
+    /// autograd node owns this op, so a handle with the output's entry here would be a cycle.
+    cache: Mutex<Option<(Tensor, Arc<AnyReserve>)>>,
+}
+
+impl Rnn {
+    pub fn new(spec: RnnSpec, key: Option<u64>) -> Rnn {
+        Rnn {
+            spec,
+            key,
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+/// The forward pass in `T`; returns the outputs (in `T`) and, with `keep`, the kept state.
+fn run_forward<T: Elem + Default>(
+    spec: &RnnSpec,
+    key: Option<u64>,
+    x: &[Tensor],
+    keep: bool,
+) -> Result<(Forward<T>, Dims)> {
+    let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
+    let (dm, slots) = spec.check(OP, &metas, 0)?;
+    let xd = vec_of::<T>(OP, &x[0])?;
+    let hx = vec_of::<T>(OP, &x[2])?;
+    let cx = if spec.lstm() {
+        vec_of::<T>(OP, &x[3])?
+    } else {
+        Vec::new()
+    };
+    let lens = if spec.use_sequence_length {
+        Some(lengths(OP, &x[if spec.lstm() { 4 } else { 3 }], dm.t)?)
+    } else {
+        None
+    };
+    let f = with_slice::<T, _>(OP, &x[1], |w| {
+        let c = Ctxt {
+            s: spec,
+            dm,
+            w,
+            lens: lens.as_deref(),
+        };
+        forward_all(&c, &slots, &xd, &hx, &cx, key, keep)
+    })?;
+    Ok((f, dm))
+}
+
+impl Op for Rnn {
+    fn name(&self) -> &'static str {
+        "rnn"
+    }
+    fn mxnet_name(&self) -> &'static str {
+        "RNN"
+    }
+    fn attrs(&self) -> Attrs {
+        self.spec.attrs()
+    }
+    fn infer(&self, i: &[Meta]) -> Result<Vec<Meta>> {
+        let (dm, _) = self.spec.check(OP, i, 0)?;
+        Ok(self.spec.out_metas(&dm, i[0].dtype))
+    }
+    fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
+        let keep = autograd::is_recording()
+            && x.iter()
+                .any(|t| t.entry().is_some_and(|e| e.needs_grad()));
+        let dtype = x[0].dtype();
+        let s = &self.spec;
+        macro_rules! go {
+            ($t:ty) => {{
+                let (f, dm) = run_forward::<$t>(s, self.key, x, keep)?;
+                let mut outs = vec![Tensor::from_vec(f.out, &[dm.t, dm.n, dm.d * dm.r])?];
+                if s.state_outputs {
+                    outs.push(Tensor::from_vec(f.hy, &[dm.l * dm.d, dm.n, dm.r])?);
+                    if s.lstm() {
+                        outs.push(Tensor::from_vec(f.cy, &[dm.l * dm.d, dm.n, dm.h])?);
+                    }
+                }
+                (outs, f.reserve.map(<$t as Elem>::wrap_reserve))
+            }};
+        }
+        let (outs, reserve) = if work_dtype(dtype) == DType::F64 {
+            go!(f64)
+        } else {
+            go!(f32)
+        };
+        let outs = outs
+            .into_iter()
+            .map(|t| t.cast_to(dtype))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(r) = reserve {
+            *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((outs[0].detach(), Arc::new(r)));
+        }
+        Ok(outs)
+    }
+    fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        let s = &self.spec;
+        let out0 = &ctx.outputs[0];
+        let reserve = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(o, _)| o.same_storage(out0))
+            .map(|(_, r)| r.clone());
+        let metas: Vec<Meta> = ctx.inputs.iter().map(Meta::of).collect();
+        let (dm, _) = s.check(OP, &metas, 0)?;
+        let dtype = ctx.inputs[0].dtype();
+        let dev = ctx.inputs[0].device();
+        let grad_or_zeros = |k: usize, shape: &[usize]| -> Result<Tensor> {
+            match g.get(k).and_then(|t| t.clone()) {
+                Some(t) => Ok(t),
+                None => Tensor::zeros(shape, dtype, dev),
+            }
+        };
+        let mut ins: Vec<Tensor> = ctx.inputs.to_vec();
+        ins.push(grad_or_zeros(0, &[dm.t, dm.n, dm.d * dm.r])?);
+        let (ks, kc) = if s.state_outputs { (1, 2) } else { (usize::MAX, usize::MAX) };
+        ins.push(grad_or_zeros(ks, &[dm.l * dm.d, dm.n, dm.r])?);
+        if s.lstm() {
+            ins.push(grad_or_zeros(kc, &[dm.l * dm.d, dm.n, dm.h])?);
+        }
+        let bop = RnnBackward {
+            spec: s.clone(),
+            key: self.key,
+            want_data: ctx.needs_grad(0),
+            reserve,
+        };
+        let refs: Vec<&Tensor> = ins.iter().collect();
+        let grads = apply(Arc::new(bop), &refs)?;
+        let mut out: Vec<Option<Tensor>> = grads.into_iter().map(Some).collect();
+        if s.use_sequence_length {
+            out.push(None);
+        }
+        for (k, o) in out.iter_mut().enumerate() {
+            if !ctx.needs_grad(k) {
+                *o = None;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `_backward_RNN(data, parameters, state[, state_cell][, sequence_length], dout, dstate
+/// [, dstate_cell])`: the gradients of data, parameters, state (and state_cell).
+pub struct RnnBackward {
+    pub spec: RnnSpec,
+    pub key: Option<u64>,
+    /// Whether the data gradient is wanted (else it is returned as zeros, its GEMM skipped).
+    pub want_data: bool,
+    reserve: Option<Arc<AnyReserve>>,
+}
+
+fn run_backward<T: Elem + Default>(
+    b: &RnnBackward,
+    x: &[Tensor],
+) -> Result<(Grads<T>, Dims, usize)> {
+    let s = &b.spec;
+    let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
+    let (dm, slots) = s.check(BOP, &metas, if s.lstm() { 3 } else { 2 })?;
+    let total = slots.last().map_or(0, |sl| sl.bh + s.mode.gates() * s.state_size);
+    let nin = s.input_names().len();
+    let xd = vec_of::<T>(BOP, &x[0])?;
+    let hx = vec_of::<T>(BOP, &x[2])?;
+    let cx = if s.lstm() {
+        vec_of::<T>(BOP, &x[3])?
+    } else {
+        Vec::new()
+    };
+    let lens = if s.use_sequence_length {
+        Some(lengths(BOP, &x[nin - 1], dm.t)?)
+    } else {
+        None
+    };
+    let dy = vec_of::<T>(BOP, &x[nin])?;
+    let dhy = vec_of::<T>(BOP, &x[nin + 1])?;
+    let dcy = if s.lstm() {
+        vec_of::<T>(BOP, &x[nin + 2])?
+    } else {
+        Vec::new()
+    };
+    let g = with_slice::<T, _>(BOP, &x[1], |w| {
+        let c = Ctxt {
+            s,
+            dm,
+            w,
+            lens: lens.as_deref(),
+        };
+        let cached = b.reserve.as_deref().and_then(T::reserve);
+        let fresh;
+        let res = match cached {
+            Some(r) => r,
+            None => {
+                fresh = forward_all(&c, &slots, &xd, &hx, &cx, b.key, true)?
+                    .reserve
+                    .expect("kept");
+                &fresh
+            }
+        };
+        backward_all(&c, &slots, total, &xd, &hx, &cx, res, b.key, &dy, &dhy, &dcy, b.want_data)
+    })?;
+    Ok((g, dm, total))
+}
+
+impl Op for RnnBackward {
+    fn name(&self) -> &'static str {
+        BOP
+    }
+    fn attrs(&self) -> Attrs {
+        self.spec.attrs()
+    }
+    fn infer(&self, i: &[Meta]) -> Result<Vec<Meta>> {
+        let s = &self.spec;
+        s.check(BOP, i, if s.lstm() { 3 } else { 2 })?;
+        let k = if s.lstm() { 4 } else { 3 };
+        Ok(i[..k].to_vec())
+    }
+    fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
+        let dtype = x[0].dtype();
+        let s = &self.spec;
+        macro_rules! go {
+            ($t:ty) => {{
+                let (g, dm, total) = run_backward::<$t>(self, x)?;
+                let mut outs = vec![
+                    Tensor::from_vec(g.dx, &[dm.t, dm.n, dm.i])?,
+                    Tensor::from_vec(g.dw, &[total])?,
+                    Tensor::from_vec(g.dhx, &[dm.l * dm.d, dm.n, dm.r])?,
+                ];
+                if s.lstm() {
+                    outs.push(Tensor::from_vec(g.dcx, &[dm.l * dm.d, dm.n, dm.h])?);
+                }
+                outs
+            }};
+        }
+        let outs = if work_dtype(dtype) == DType::F64 {
+            go!(f64)
+        } else {
+            go!(f32)
+        };
+        outs.into_iter().map(|t| t.cast_to(dtype)).collect()
+    }
+    fn backward(&self, _ctx: &Ctx, _g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Err(Error::Autograd(
+            "RNN: gradients of the RNN gradient (_backward_RNN, higher order) are not supported"
+                .into(),
+        ))
+    }
+}
+
+fn rnn_builder(a: &Attrs) -> Result<Arc<dyn Op>> {
+    let spec = RnnSpec::from_attrs(OP, a)?;
+    let active = spec.p > 0.0 && spec.num_layers > 1 && autograd::is_training();
+    Ok(Arc::new(Rnn::new(
+        spec,
+        active.then(crate::ops::random::next_key),
+    )))
+}
+
+fn backward_builder(a: &Attrs) -> Result<Arc<dyn Op>> {
+    let spec = RnnSpec::from_attrs(BOP, a)?;
+    let active = spec.p > 0.0 && spec.num_layers > 1 && autograd::is_training();
+    Ok(Arc::new(RnnBackward {
+        spec,
+        key: active.then(crate::ops::random::next_key),
+        want_data: true,
+        reserve: None,
+    }))
+}
+
+pub fn register(r: &mut Registry) {
+    for n in ["rnn", "RNN", "_npx_rnn"] {
+        r.insert(n, rnn_builder);
+    }
+    r.insert(BOP, backward_builder);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{build, invoke};
+
+    fn vals(n: usize, seed: u64) -> Vec<f64> {
+        let s = Stream::with_key(seed);
+        (0..n as u64).map(|i| s.uniform(i) * 1.6 - 0.8).collect()
+    }
+
+    fn attrs(mode: &str, layers: i64, bidir: bool, proj: Option<i64>) -> Attrs {
+        let a = Attrs::new()
+            .with("mode", Attr::Str(mode.into()))
+            .with("state_size", Attr::Int(3))
+            .with("num_layers", Attr::Int(layers))
+            .with("bidirectional", Attr::Bool(bidir))
+            .with("state_outputs", Attr::Bool(true));
+        match proj {
+            Some(p) => a.with("projection_size", Attr::Int(p)),
+            None => a,
+        }
+    }
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn attrs_round_trip_through_mxnet_strings() {
+        let a = attrs("lstm", 2, true, Some(2))
+            .with("lstm_state_clip_min", Attr::Float(-1.0))
+            .with("lstm_state_clip_max", Attr::Float(1.0));
+        let op = build("RNN", &a).unwrap();
+        assert_eq!(op.mxnet_name(), "RNN");
+        let strings = Attrs(
+            op.attrs()
+                .to_mxnet_strings()
+                .into_iter()
+                .map(|(k, v)| (k, Attr::Str(v)))
+                .collect(),
+        );
+        assert_eq!(build("RNN", &strings).unwrap().attrs(), op.attrs());
+    }
+
+    /// `_backward_RNN` against central differences of <outputs, weights> along a random direction.
+    #[test]
+    fn backward_matches_directional_differences() {
+        for (mode, layers, bidir, proj) in [
+            ("lstm", 2, true, Some(2)),
+            ("lstm", 1, false, None),
+            ("gru", 2, true, None),
+            ("rnn_tanh", 2, false, None),
+            ("rnn_relu", 1, true, None),
+        ] {
+            let a = attrs(mode, layers, bidir, proj);
+            let spec = RnnSpec::from_attrs(OP, &a).unwrap();
+            let (t, n, i, d) = (3, 2, 2, spec.dirs());
+            let (l, h, r) = (layers as usize, 3, spec.rsize());
+            let total = spec.slots(i).1;
+            let mut shapes = vec![vec![t, n, i], vec![total], vec![l * d, n, r]];
+            if spec.lstm() {
+                shapes.push(vec![l * d, n, h]);
+            }
+            let ins: Vec<Vec<f64>> = shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| vals(s.iter().product(), k as u64 + 1))
+                .collect();
+            let tens = |v: &[Vec<f64>]| -> Vec<Tensor> {
+                v.iter()
+                    .zip(&shapes)
+                    .map(|(x, s)| Tensor::from_vec(x.clone(), s).unwrap())
+                    .collect()
+            };
+            let outs = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
+                let ts = tens(v);
+                let refs: Vec<&Tensor> = ts.iter().collect();
+                invoke("RNN", &refs, &a)
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.to_f64_vec().unwrap())
+                    .collect()
+            };
+            let base = outs(&ins);
+            let ws: Vec<Vec<f64>> = base
+                .iter()
+                .enumerate()
+                .map(|(k, o)| vals(o.len(), 100 + k as u64))
+                .collect();
+            let loss = |v: &[Vec<f64>]| -> f64 {
+                outs(v).iter().zip(&ws).map(|(o, w)| dot(o, w)).sum()
+            };
+            let mut bins = tens(&ins);
+            let out_shapes = [vec![t, n, d * r], vec![l * d, n, r], vec![l * d, n, h]];
+            for (w, s) in ws.iter().zip(&out_shapes) {
+                bins.push(Tensor::from_vec(w.clone(), s).unwrap());
+            }
+            let refs: Vec<&Tensor> = bins.iter().collect();
+            let grads = invoke("_backward_RNN", &refs, &a).unwrap();
+            assert_eq!(grads.len(), shapes.len());
+            let eps = 1e-6;
+            for (k, g) in grads.iter().enumerate() {
+                let dir = vals(ins[k].len(), 200 + k as u64);
+                let shifted = |sign: f64| {
+                    let mut v = ins.clone();
+                    v[k].iter_mut().zip(&dir).for_each(|(x, d)| *x += sign * eps * d);
+                    loss(&v)
+                };
+                let fd = (shifted(1.0) - shifted(-1.0)) / (2.0 * eps);
+                let an = dot(&g.to_f64_vec().unwrap(), &dir);
+                assert!(
+                    (fd - an).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "{mode} layers={layers} bidir={bidir} input {k}: {an} vs {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_op_and_the_shapes() {
+        let a = attrs("gru", 1, false, None);
+        let x = Tensor::from_vec(vals(12, 1), &[2, 3, 2]).unwrap();
+        let p = Tensor::from_vec(vals(10, 2), &[10]).unwrap();
+        let h = Tensor::from_vec(vals(9, 3), &[1, 3, 3]).unwrap();
+        let e = invoke("RNN", &[&x, &p, &h], &a).unwrap_err().to_string();
+        assert!(e.contains("RNN") && e.contains("parameters has shape (10,)"), "{e}");
+        assert!(e.contains("(63,)"), "{e}");
+        let e = invoke("RNN", &[&x, &p], &a).unwrap_err().to_string();
+        assert!(e.contains("expected 3 inputs (data, parameters, state)"), "{e}");
+        let e = build("RNN", &a.clone().with("p", Attr::Float(1.0)))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("[0, 1)"), "{e}");
+    }
+}
