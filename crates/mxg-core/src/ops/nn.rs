@@ -665,11 +665,6 @@ fn softplus<T: Real>(v: T) -> T {
     a + (zero - if v > zero { v } else { zero - v }).exp().ln_1p()
 }
 
-#[inline(always)]
-fn sigmoid<T: Real>(v: T) -> T {
-    T::one() / (T::one() + (T::zero() - v).exp())
-}
-
 impl Act {
     pub fn name(self) -> &'static str {
         match self {
@@ -716,13 +711,13 @@ impl Act {
                     zero
                 }
             }
-            Act::Sigmoid => sigmoid(v),
-            Act::Tanh => v.tanh(),
+            Act::Sigmoid => v.sigmoid(),
+            Act::Tanh => v.tanh_act(),
             Act::Softrelu => softplus(v),
             Act::Softsign => v / (one + <T as Num>::abs(v)),
             Act::LogSigmoid => zero - softplus(zero - v),
             Act::Mish => v * softplus(v).tanh(),
-            Act::Silu => v * sigmoid(v),
+            Act::Silu => v * v.sigmoid(),
             Act::Gelu => half * v * (one + T::from_f(erf(v.f() * std::f64::consts::FRAC_1_SQRT_2))),
             Act::GeluTanh => {
                 let (k, c) = (T::from_f(SQRT_2_OVER_PI), T::from_f(GELU_C));
@@ -753,10 +748,10 @@ impl Act {
             Act::LogSigmoid => zero - v.exp_m1(),
             Act::Mish => {
                 let t = softplus(v).tanh();
-                t + v * (one - t * t) * sigmoid(v)
+                t + v * (one - t * t) * v.sigmoid()
             }
             Act::Silu => {
-                let s = sigmoid(v);
+                let s = v.sigmoid();
                 s * (one + v * (one - s))
             }
             Act::Gelu => {
@@ -782,11 +777,11 @@ impl Act {
             Act::Softsign => zero - two * <T as Num>::sign(v) * (one - <T as Num>::abs(v)),
             Act::LogSigmoid => zero - v.exp(),
             Act::Mish => {
-                let (t, s) = (softplus(v).tanh(), sigmoid(v));
+                let (t, s) = (softplus(v).tanh(), v.sigmoid());
                 (one - t * t) * s * (two + v * (one - s - two * t * s))
             }
             Act::Silu => {
-                let s = sigmoid(v);
+                let s = v.sigmoid();
                 s * (one - s) * (two + v * (one - two * s))
             }
             Act::Gelu => gelu_pdf(v) * (two - v * v),

@@ -139,7 +139,10 @@ impl RnnSpec {
             if mode != Mode::Lstm {
                 return Err(Error::value(
                     op,
-                    format!("projection_size is only supported for mode=lstm, not {}", mode.name()),
+                    format!(
+                        "projection_size is only supported for mode=lstm, not {}",
+                        mode.name()
+                    ),
                 ));
             }
             if ps > state_size {
@@ -157,7 +160,10 @@ impl RnnSpec {
             if mode != Mode::Lstm {
                 return Err(Error::value(
                     op,
-                    format!("state clipping is only supported for mode=lstm, not {}", mode.name()),
+                    format!(
+                        "state clipping is only supported for mode=lstm, not {}",
+                        mode.name()
+                    ),
                 ));
             }
             match (clip_min, clip_max) {
@@ -293,7 +299,11 @@ impl RnnSpec {
                     names.len() + extra,
                     names.join(", "),
                     self.mode.name(),
-                    if extra > 0 { " and the output gradients" } else { "" },
+                    if extra > 0 {
+                        " and the output gradients"
+                    } else {
+                        ""
+                    },
                     i.len()
                 ),
             ));
@@ -343,7 +353,11 @@ impl RnnSpec {
             format!(
                 "the packed size for mode={}, state_size={h}, num_layers={l}, {}{}",
                 self.mode.name(),
-                if d == 2 { "bidirectional" } else { "unidirectional" },
+                if d == 2 {
+                    "bidirectional"
+                } else {
+                    "unidirectional"
+                },
                 self.projection_size
                     .map_or(String::new(), |p| format!(", projection_size={p}"))
             ),
@@ -374,7 +388,12 @@ impl RnnSpec {
             k += 1;
         }
         if extra > 0 {
-            want(k, "output gradient", &[t, n, d * r], "the output shape".into())?;
+            want(
+                k,
+                "output gradient",
+                &[t, n, d * r],
+                "the output shape".into(),
+            )?;
             want(
                 k + 1,
                 "state gradient",
@@ -528,11 +547,6 @@ fn mm<T: GemmElem>(
 }
 
 #[inline]
-fn sigmoid<T: Real>(x: T) -> T {
-    T::one() / (T::one() + (T::zero() - x).exp())
-}
-
-#[inline]
 fn clip<T: Real>(c: T, lo: f64, hi: f64, nan_to_min: bool) -> T {
     if c.is_nan() {
         return if nan_to_min { T::from_f(lo) } else { c };
@@ -591,7 +605,9 @@ impl<T: Elem> Ctxt<'_, T> {
         keep: bool,
     ) -> Result<DirOut<T>> {
         let (s, w, lens) = (self.s, self.w, self.lens);
-        let Dims { t: nt, n: nb, h, r, .. } = self.dm;
+        let Dims {
+            t: nt, n: nb, h, r, ..
+        } = self.dm;
         let (isz, gh, tn) = (slot.isz, s.mode.gates() * h, nt * nb);
         let kept = s.mode.kept() * h;
         // Input projection of every step, with the biases (all but the GRU's b_hn).
@@ -642,35 +658,39 @@ impl<T: Elem> Ctxt<'_, T> {
                 }
                 let (xr, hr) = (&xwt[n * gh..(n + 1) * gh], &tmp[n * gh..(n + 1) * gh]);
                 match s.mode {
+                    // Per-gate blocks of length h, so the loops run without bounds checks and
+                    // vectorize.
                     Mode::Lstm => {
+                        let [ai, af, ag, ao] = blocks(xr, h);
+                        let [bi, bf, bg, bo] = blocks(hr, h);
+                        let [gi, gf, gg, go] = blocks_mut(g, h);
+                        let (c, ho) = (&mut c[..h], &mut ho[..h]);
                         for j in 0..h {
-                            let ig = sigmoid(xr[j] + hr[j]);
-                            let fg = sigmoid(xr[h + j] + hr[h + j]);
-                            let gg = (xr[2 * h + j] + hr[2 * h + j]).tanh();
-                            let og = sigmoid(xr[3 * h + j] + hr[3 * h + j]);
-                            let mut cv = fg * c[j] + ig * gg;
+                            let ig = (ai[j] + bi[j]).sigmoid();
+                            let fg = (af[j] + bf[j]).sigmoid();
+                            let cg = (ag[j] + bg[j]).tanh_act();
+                            let og = (ao[j] + bo[j]).sigmoid();
+                            let mut cv = fg * c[j] + ig * cg;
                             if let Some((lo, hi)) = clip {
                                 cv = self::clip(cv, lo, hi, s.clip_nan);
                             }
                             c[j] = cv;
-                            ho[j] = og * cv.tanh();
-                            g[j] = ig;
-                            g[h + j] = fg;
-                            g[2 * h + j] = gg;
-                            g[3 * h + j] = og;
+                            ho[j] = og * cv.tanh_act();
+                            (gi[j], gf[j], gg[j], go[j]) = (ig, fg, cg, og);
                         }
                     }
                     Mode::Gru => {
+                        let [ar, az, an] = blocks(xr, h);
+                        let [br, bz, bn] = blocks(hr, h);
+                        let [gr, gz, gn, ghn] = blocks_mut(g, h);
+                        let (ho, bhn) = (&mut ho[..h], &bhn[..h]);
                         for j in 0..h {
-                            let rg = sigmoid(xr[j] + hr[j]);
-                            let zg = sigmoid(xr[h + j] + hr[h + j]);
-                            let hn = hr[2 * h + j] + bhn[j];
-                            let ng = (xr[2 * h + j] + rg * hn).tanh();
+                            let rg = (ar[j] + br[j]).sigmoid();
+                            let zg = (az[j] + bz[j]).sigmoid();
+                            let hn = bn[j] + bhn[j];
+                            let ng = (an[j] + rg * hn).tanh_act();
                             ho[j] = (T::one() - zg) * ng + zg * ho[j];
-                            g[j] = rg;
-                            g[h + j] = zg;
-                            g[2 * h + j] = ng;
-                            g[3 * h + j] = hn;
+                            (gr[j], gz[j], gn[j], ghn[j]) = (rg, zg, ng, hn);
                         }
                     }
                     _ => {
@@ -683,7 +703,7 @@ impl<T: Elem> Ctxt<'_, T> {
                                     T::zero()
                                 }
                             } else {
-                                a.tanh()
+                                a.tanh_act()
                             };
                         }
                     }
@@ -693,9 +713,13 @@ impl<T: Elem> Ctxt<'_, T> {
             let hout: &mut [T] = if proj.is_some() { &mut hpre } else { &mut hcur };
             let rows = row_parts(nb, [(hout, h), (gt, kept), (&mut ccur, h)]);
             if par {
-                rows.into_par_iter().enumerate().for_each(|(n, [a, b, c])| row(n, (a, b, c)));
+                rows.into_par_iter()
+                    .enumerate()
+                    .for_each(|(n, [a, b, c])| row(n, (a, b, c)));
             } else {
-                rows.into_iter().enumerate().for_each(|(n, [a, b, c])| row(n, (a, b, c)));
+                rows.into_iter()
+                    .enumerate()
+                    .for_each(|(n, [a, b, c])| row(n, (a, b, c)));
             }
             if let Some(wr) = proj {
                 mm(nb, r, h, (&hpre, 0, h, 1), (w, wr, 1, h), &mut rtmp)?;
@@ -740,7 +764,9 @@ impl<T: Elem> Ctxt<'_, T> {
         want_dx: bool,
     ) -> Result<DirGrad<T>> {
         let (s, w, lens) = (self.s, self.w, self.lens);
-        let Dims { t: nt, n: nb, h, r, .. } = self.dm;
+        let Dims {
+            t: nt, n: nb, h, r, ..
+        } = self.dm;
         let (isz, gh, tn) = (slot.isz, s.mode.gates() * h, nt * nb);
         let kept = s.mode.kept() * h;
         let gru = s.mode == Mode::Gru;
@@ -767,7 +793,14 @@ impl<T: Elem> Ctxt<'_, T> {
                     dr_all[(t * nb + n) * r..(t * nb + n + 1) * r]
                         .copy_from_slice(&dh[n * r..(n + 1) * r]);
                 }
-                mm(nb, h, r, (&dr_all, t * nb * r, r, 1), (w, wr, h, 1), &mut dhpre)?;
+                mm(
+                    nb,
+                    h,
+                    r,
+                    (&dr_all, t * nb * r, r, 1),
+                    (w, wr, h, 1),
+                    &mut dhpre,
+                )?;
             }
             let (dh_r, dhpre_r) = (&dh, &dhpre);
             let row = |n: usize, [a, dcn, hpo, ah, dir]: [&mut [T]; 5]| {
@@ -787,7 +820,7 @@ impl<T: Elem> Ctxt<'_, T> {
                         let c = &fw.cells[row * h..(row + 1) * h];
                         for j in 0..h {
                             let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                            let tc = c[j].tanh();
+                            let tc = c[j].tanh_act();
                             let dht = if proj.is_some() {
                                 hpo[j] = og * tc;
                                 dhpre_r[n * h + j]
@@ -858,15 +891,30 @@ impl<T: Elem> Ctxt<'_, T> {
             };
             let rows = row_parts(
                 nb,
-                [(dat, gh), (&mut dc, h), (hpt, h), (daht, gh), (&mut direct, r)],
+                [
+                    (dat, gh),
+                    (&mut dc, h),
+                    (hpt, h),
+                    (daht, gh),
+                    (&mut direct, r),
+                ],
             );
             if par {
-                rows.into_par_iter().enumerate().for_each(|(n, p)| row(n, p));
+                rows.into_par_iter()
+                    .enumerate()
+                    .for_each(|(n, p)| row(n, p));
             } else {
                 rows.into_iter().enumerate().for_each(|(n, p)| row(n, p));
             }
             let src = if gru { &dah } else { &da };
-            mm(nb, r, gh, (src, t * nb * gh, gh, 1), (w, slot.wh, r, 1), &mut tmp)?;
+            mm(
+                nb,
+                r,
+                gh,
+                (src, t * nb * gh, gh, 1),
+                (w, slot.wh, r, 1),
+                &mut tmp,
+            )?;
             for n in (0..nb).filter(|&n| valid(lens, t, n)) {
                 for j in 0..r {
                     let dd = if gru { direct[n * r + j] } else { T::zero() };
@@ -936,9 +984,22 @@ fn par_rows(nb: usize, h: usize) -> bool {
     nb > 1 && nb * h >= 2048 && num_threads() > 1
 }
 
+/// The first `K` blocks of `h` elements of a row (one per gate).
+fn blocks<T, const K: usize>(row: &[T], h: usize) -> [&[T]; K] {
+    std::array::from_fn(|k| &row[k * h..(k + 1) * h])
+}
+
+fn blocks_mut<T, const K: usize>(row: &mut [T], h: usize) -> [&mut [T]; K] {
+    let mut it = row.chunks_exact_mut(h.max(1));
+    std::array::from_fn(|_| it.next().map_or(&mut [][..], |b| &mut b[..h]))
+}
+
 /// Splits `K` buffers into the rows of `nb` batch items, row `n` of buffer `k` being
 /// `buf[n*width..(n+1)*width]` (an empty slice for an empty buffer).
-fn row_parts<'a, T, const K: usize>(nb: usize, bufs: [(&'a mut [T], usize); K]) -> Vec<[&'a mut [T]; K]> {
+fn row_parts<'a, T, const K: usize>(
+    nb: usize,
+    bufs: [(&'a mut [T], usize); K],
+) -> Vec<[&'a mut [T]; K]> {
     let mut iters: Vec<std::vec::IntoIter<&'a mut [T]>> = bufs
         .into_iter()
         .map(|(b, w)| {
@@ -1009,7 +1070,9 @@ fn forward_all<T: Elem + Default>(
     key: Option<u64>,
     keep: bool,
 ) -> Result<Forward<T>> {
-    let Dims { t, n, h, r, d, l, .. } = c.dm;
+    let Dims {
+        t, n, h, r, d, l, ..
+    } = c.dm;
     let (nr, nh) = (n * r, n * h);
     let mut input: Vec<T> = x.to_vec();
     let mut hy = vec![T::zero(); l * d * nr];
@@ -1024,7 +1087,14 @@ fn forward_all<T: Elem + Default>(
             } else {
                 &[][..]
             };
-            c.dir_forward(&input, &slots[k], &hx[k * nr..(k + 1) * nr], c0, di == 1, keep)
+            c.dir_forward(
+                &input,
+                &slots[k],
+                &hx[k * nr..(k + 1) * nr],
+                c0,
+                di == 1,
+                keep,
+            )
         })?;
         for (di, o) in outs.iter().enumerate() {
             let k = li * d + di;
@@ -1079,7 +1149,9 @@ fn backward_all<T: Elem + Default>(
     dcy: &[T],
     want_data: bool,
 ) -> Result<Grads<T>> {
-    let Dims { t, n, h, r, d, l, .. } = c.dm;
+    let Dims {
+        t, n, h, r, d, l, ..
+    } = c.dm;
     let (nr, nh, tn) = (n * r, n * h, t * n);
     let mut dw = vec![T::zero(); total];
     let mut dhx = vec![T::zero(); l * d * nr];
@@ -1132,10 +1204,7 @@ fn backward_all<T: Elem + Default>(
                 dcx[k * nh..(k + 1) * nh].copy_from_slice(&g.dc0);
             }
             if !g.dx.is_empty() {
-                dinput
-                    .iter_mut()
-                    .zip(&g.dx)
-                    .for_each(|(a, &b)| *a = *a + b);
+                dinput.iter_mut().zip(&g.dx).for_each(|(a, &b)| *a = *a + b);
             }
         }
         if li > 0 {
@@ -1249,9 +1318,8 @@ impl Op for Rnn {
         Ok(self.spec.out_metas(&dm, i[0].dtype))
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
-        let keep = autograd::is_recording()
-            && x.iter()
-                .any(|t| t.entry().is_some_and(|e| e.needs_grad()));
+        let keep =
+            autograd::is_recording() && x.iter().any(|t| t.entry().is_some_and(|e| e.needs_grad()));
         let dtype = x[0].dtype();
         let s = &self.spec;
         macro_rules! go {
@@ -1304,7 +1372,11 @@ impl Op for Rnn {
         };
         let mut ins: Vec<Tensor> = ctx.inputs.to_vec();
         ins.push(grad_or_zeros(0, &[dm.t, dm.n, dm.d * dm.r])?);
-        let (ks, kc) = if s.state_outputs { (1, 2) } else { (usize::MAX, usize::MAX) };
+        let (ks, kc) = if s.state_outputs {
+            (1, 2)
+        } else {
+            (usize::MAX, usize::MAX)
+        };
         ins.push(grad_or_zeros(ks, &[dm.l * dm.d, dm.n, dm.r])?);
         if s.lstm() {
             ins.push(grad_or_zeros(kc, &[dm.l * dm.d, dm.n, dm.h])?);
@@ -1347,7 +1419,9 @@ fn run_backward<T: Elem + Default>(
     let s = &b.spec;
     let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
     let (dm, slots) = s.check(BOP, &metas, if s.lstm() { 3 } else { 2 })?;
-    let total = slots.last().map_or(0, |sl| sl.bh + s.mode.gates() * s.state_size);
+    let total = slots
+        .last()
+        .map_or(0, |sl| sl.bh + s.mode.gates() * s.state_size);
     let nin = s.input_names().len();
     let xd = vec_of::<T>(BOP, &x[0])?;
     let hx = vec_of::<T>(BOP, &x[2])?;
@@ -1386,7 +1460,20 @@ fn run_backward<T: Elem + Default>(
                 &fresh
             }
         };
-        backward_all(&c, &slots, total, &xd, &hx, &cx, res, b.key, &dy, &dhy, &dcy, b.want_data)
+        backward_all(
+            &c,
+            &slots,
+            total,
+            &xd,
+            &hx,
+            &cx,
+            res,
+            b.key,
+            &dy,
+            &dhy,
+            &dcy,
+            b.want_data,
+        )
     })?;
     Ok((g, dm, total))
 }
@@ -1552,9 +1639,8 @@ mod tests {
                 .enumerate()
                 .map(|(k, o)| vals(o.len(), 100 + k as u64))
                 .collect();
-            let loss = |v: &[Vec<f64>]| -> f64 {
-                outs(v).iter().zip(&ws).map(|(o, w)| dot(o, w)).sum()
-            };
+            let loss =
+                |v: &[Vec<f64>]| -> f64 { outs(v).iter().zip(&ws).map(|(o, w)| dot(o, w)).sum() };
             let mut bins = tens(&ins);
             let out_shapes = [vec![t, n, d * r], vec![l * d, n, r], vec![l * d, n, h]];
             for (w, s) in ws.iter().zip(&out_shapes) {
@@ -1568,7 +1654,9 @@ mod tests {
                 let dir = vals(ins[k].len(), 200 + k as u64);
                 let shifted = |sign: f64| {
                     let mut v = ins.clone();
-                    v[k].iter_mut().zip(&dir).for_each(|(x, d)| *x += sign * eps * d);
+                    v[k].iter_mut()
+                        .zip(&dir)
+                        .for_each(|(x, d)| *x += sign * eps * d);
                     loss(&v)
                 };
                 let fd = (shifted(1.0) - shifted(-1.0)) / (2.0 * eps);
@@ -1588,10 +1676,16 @@ mod tests {
         let p = Tensor::from_vec(vals(10, 2), &[10]).unwrap();
         let h = Tensor::from_vec(vals(9, 3), &[1, 3, 3]).unwrap();
         let e = invoke("RNN", &[&x, &p, &h], &a).unwrap_err().to_string();
-        assert!(e.contains("RNN") && e.contains("parameters has shape (10,)"), "{e}");
+        assert!(
+            e.contains("RNN") && e.contains("parameters has shape (10,)"),
+            "{e}"
+        );
         assert!(e.contains("(63,)"), "{e}");
         let e = invoke("RNN", &[&x, &p], &a).unwrap_err().to_string();
-        assert!(e.contains("expected 3 inputs (data, parameters, state)"), "{e}");
+        assert!(
+            e.contains("expected 3 inputs (data, parameters, state)"),
+            "{e}"
+        );
         let e = build("RNN", &a.clone().with("p", Attr::Float(1.0)))
             .err()
             .unwrap()
