@@ -152,3 +152,38 @@ def test_load_mxnet1_nested_and_roundtrip(tmp_path):
     mx.nd.save(f, bad)
     with pytest.raises(ValueError, match="missing"):
         net.load_parameters(f)
+
+
+@pytest.mark.parametrize("layer_cls,cell_cls,kw", [
+    (rnn.LSTM, rnn.LSTMCell, {}), (rnn.GRU, rnn.GRUCell, {}),
+    (rnn.RNN, rnn.RNNCell, {"activation": "tanh"}), (rnn.RNN, rnn.RNNCell, {"activation": "relu"})])
+def test_layer_matches_stacked_cells(layer_cls, cell_cls, kw):
+    """A fused 2-layer bidirectional layer equals the stack of BidirectionalCells with the same weights
+    (sliced out of rnn_param by name), outputs and final states."""
+    hidden, t, n, i = 4, 5, 3, 2
+    layer = layer_cls(hidden, num_layers=2, bidirectional=True, input_size=i, **kw)
+    layer.initialize(mx.init.Uniform(0.5))
+    stack = rnn.SequentialRNNCell()
+    for l in range(2):
+        size = i if l == 0 else 2 * hidden
+        stack.add(rnn.BidirectionalCell(cell_cls(hidden, input_size=size, **kw),
+                                        cell_cls(hidden, input_size=size, **kw)))
+    stack.initialize()
+    flat, at = layer.rnn_param.data().asnumpy(), 0
+    mode = {"LSTM": "lstm", "GRU": "gru"}.get(layer_cls.__name__, "rnn_" + kw.get("activation", ""))
+    for name, shape in ref.layout(mode, 2, hidden, 2, i, None):
+        size = int(onp.prod(shape))
+        bi = stack[int(name[1])]
+        cell = bi.l_cell if name[0] == "l" else bi.r_cell
+        getattr(cell, name[3:]).set_data(np.array(flat[at:at + size].reshape(shape)))
+        at += size
+    assert at == flat.size
+    x = np.array(rng.uniform(-1, 1, (t, n, i)).astype(onp.float32))
+    out, states = layer(x, layer.begin_state(n))
+    cell_out, cell_states = stack.unroll(t, x, layout="TNC", merge_outputs=True)
+    onp.testing.assert_allclose(out.asnumpy(), cell_out.asnumpy(), rtol=1e-5, atol=1e-6)
+    # the layer's h (and c) are (layers * directions, N, H); the cells' states come per cell, [h(, c)] each
+    per = len(states)
+    for k, s in enumerate(states):
+        want = onp.stack([cell_states[j * per + k].asnumpy() for j in range(4)])
+        onp.testing.assert_allclose(s.asnumpy(), want, rtol=1e-5, atol=1e-6)
