@@ -154,7 +154,7 @@ class _RNNLayer(HybridBlock):
         return s + ")"
 
     def state_info(self, batch_size=0):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define state_info")
 
     def cast(self, dtype):
         super().cast(dtype)
