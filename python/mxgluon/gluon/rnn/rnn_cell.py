@@ -309,7 +309,20 @@ class RNNCell(_GatedCell):
         return output, [output]
 
 
-class LSTMCell(_GatedCell):
+class _TwoActivationCell(_GatedCell):
+    """LSTMCell and GRUCell: gates with ``recurrent_activation``, the candidate with ``activation``."""
+
+    def __init__(self, hidden_size, i2h_weight_initializer=None, h2h_weight_initializer=None,
+                 i2h_bias_initializer="zeros", h2h_bias_initializer="zeros", input_size=0, activation="tanh",
+                 recurrent_activation="sigmoid", prefix=None, params=None):
+        super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
+                         h2h_bias_initializer, input_size, prefix=prefix, params=params)
+        cls = type(self).__name__
+        self._activation = _check_activation(activation, cls)
+        self._recurrent_activation = _check_activation(recurrent_activation, cls, "recurrent_activation")
+
+
+class LSTMCell(_TwoActivationCell):
     r"""LSTM cell, gates in MXNet's order (input, forget, cell, output)::
 
         i = rec_act(W_ii x + b_ii + W_hi h + b_hi)    f = rec_act(W_if x + b_if + W_hf h + b_hf)
@@ -320,15 +333,6 @@ class LSTMCell(_GatedCell):
     (batch, hidden_size)."""
 
     _gates = 4
-
-    def __init__(self, hidden_size, i2h_weight_initializer=None, h2h_weight_initializer=None,
-                 i2h_bias_initializer="zeros", h2h_bias_initializer="zeros", input_size=0, activation="tanh",
-                 recurrent_activation="sigmoid", prefix=None, params=None):
-        super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
-                         h2h_bias_initializer, input_size, prefix=prefix, params=params)
-        cls = type(self).__name__
-        self._activation = _check_activation(activation, cls)
-        self._recurrent_activation = _check_activation(recurrent_activation, cls, "recurrent_activation")
 
     def state_info(self, batch_size=0):
         return [{"shape": (batch_size, self._hidden_size), "__layout__": "NC"},
@@ -347,7 +351,7 @@ class LSTMCell(_GatedCell):
         return next_h, [next_h, next_c]
 
 
-class GRUCell(_GatedCell):
+class GRUCell(_TwoActivationCell):
     r"""GRU cell as cuDNN and MXNet compute it (the reset gate applied after the recurrent
     product), gates in the order (reset, update, new)::
 
@@ -357,15 +361,6 @@ class GRUCell(_GatedCell):
     One state of shape (batch, hidden_size)."""
 
     _gates = 3
-
-    def __init__(self, hidden_size, i2h_weight_initializer=None, h2h_weight_initializer=None,
-                 i2h_bias_initializer="zeros", h2h_bias_initializer="zeros", input_size=0, activation="tanh",
-                 recurrent_activation="sigmoid", prefix=None, params=None):
-        super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
-                         h2h_bias_initializer, input_size, prefix=prefix, params=params)
-        cls = type(self).__name__
-        self._activation = _check_activation(activation, cls)
-        self._recurrent_activation = _check_activation(recurrent_activation, cls, "recurrent_activation")
 
     def _alias(self):
         return "gru"
