@@ -20,7 +20,7 @@ import mxgluon as mx  # noqa: E402
 from mxgluon import autograd, gluon  # noqa: E402
 from mxgluon.gluon import nn  # noqa: E402
 
-from core import median_time  # noqa: E402
+from core import side_by_side  # noqa: E402
 
 try:
     import torch
@@ -131,12 +131,7 @@ def main():
             ("ResNet basic block inference (ms)", lambda: mx_block(xb, args.layout),
              (lambda: torch_block(xb)) if torch else None)]
     for name, mk_mx, mk_torch in rows:
-        t = median_time(mk_mx(), repeats=5, inner=args.steps)
-        line = f"{name:36s} mxgluon {t * 1e3:8.2f}"
-        if mk_torch is not None:
-            tt = median_time(mk_torch(), repeats=5, inner=args.steps)
-            line += f"   torch {tt * 1e3:8.2f}   mxgluon/torch = {t / tt:.2f}"
-        print(line)
+        side_by_side(name, mk_mx(), mk_torch() if mk_torch else None, repeats=5, inner=args.steps)
     if torch is not None:
         print(f"torch {torch.__version__}")
 

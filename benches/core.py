@@ -33,6 +33,16 @@ def median_time(f, repeats=7, inner=1):
     return statistics.median(ts)
 
 
+def side_by_side(name, mx_fn, torch_fn, repeats, inner, width=36):
+    """Print one row: mxgluon's median ms per call, and PyTorch's with the ratio when `torch_fn`."""
+    t = median_time(mx_fn, repeats=repeats, inner=inner)
+    line = f"{name:{width}s} mxgluon {t * 1e3:8.2f}"
+    if torch_fn is not None:
+        tt = median_time(torch_fn, repeats=repeats, inner=inner)
+        line += f"   torch {tt * 1e3:8.2f}   mxgluon/torch = {t / tt:.2f}"
+    print(line)
+
+
 def workloads(lib):
     rng = onp.random.RandomState(0)
     if lib == "mxgluon":

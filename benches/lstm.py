@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 import mxgluon as mx  # noqa: E402
 from mxgluon import autograd, gluon  # noqa: E402
 
-from core import median_time  # noqa: E402
+from core import side_by_side  # noqa: E402
 
 try:
     import torch
@@ -76,12 +76,7 @@ def main():
     ms = mx_lstm(x, args.bidirectional)
     ts = torch_lstm(x, args.bidirectional) if torch is not None else (None, None)
     for k, name in enumerate(("train step (ms)", "inference forward (ms)")):
-        t = median_time(ms[k], repeats=args.repeats, inner=args.steps)
-        line = f"{name:24s} mxgluon {t * 1e3:8.2f}"
-        if ts[k] is not None:
-            tt = median_time(ts[k], repeats=args.repeats, inner=args.steps)
-            line += f"   torch {tt * 1e3:8.2f}   mxgluon/torch = {t / tt:.2f}"
-        print(line)
+        side_by_side(name, ms[k], ts[k], repeats=args.repeats, inner=args.steps, width=24)
     if torch is not None:
         print(f"torch {torch.__version__}")
 
