@@ -103,6 +103,10 @@ fn check(op: &str, axis: usize, use_len: bool, inputs: &[Meta]) -> Result<Geom> 
     })
 }
 
+fn metas(x: &[Tensor]) -> Vec<Meta> {
+    x.iter().map(Meta::of).collect()
+}
+
 /// The lengths, truncated toward zero and clamped into `[0, T]` (all `T` without lengths).
 fn lengths(op: &str, g: &Geom, lens: Option<&Tensor>) -> Result<Vec<usize>> {
     let Some(l) = lens else {
@@ -183,8 +187,7 @@ impl Op for SequenceMask {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = self.name();
-        let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
-        let g = check(op, self.axis, self.use_len, &metas)?;
+        let g = check(op, self.axis, self.use_len, &metas(x))?;
         let data = &x[0];
         let lens = lengths(op, &g, x.get(1))?;
         let out = with_dtype!(data.dtype(), T, {
@@ -241,17 +244,18 @@ impl Op for SequenceReverse {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = self.name();
-        let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
-        let g = check(op, self.axis, self.use_len, &metas)?;
+        let g = check(op, self.axis, self.use_len, &metas(x))?;
         let data = &x[0];
         let lens = lengths(op, &g, x.get(1))?;
         let out = with_dtype!(data.dtype(), T, {
-            let v = data.to_vec::<T>()?;
-            let mut o = v.clone();
+            // One copy, reversed in place: rows t and len-1-t of each sequence swap.
+            let mut o = data.to_vec::<T>()?;
             for (b, &len) in lens.iter().enumerate() {
-                for t in 0..len {
-                    let (dst, src) = (g.row(t, b), g.row(len - 1 - t, b));
-                    o[dst..dst + g.rest].copy_from_slice(&v[src..src + g.rest]);
+                for t in 0..len / 2 {
+                    let (lo, hi) = (g.row(t, b), g.row(len - 1 - t, b));
+                    for i in 0..g.rest {
+                        o.swap(lo + i, hi + i);
+                    }
                 }
             }
             Tensor::from_vec(o, data.shape())?
@@ -320,8 +324,7 @@ impl Op for SequenceLast {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = self.name();
-        let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
-        let g = check(op, self.axis, self.use_len, &metas)?;
+        let g = check(op, self.axis, self.use_len, &metas(x))?;
         let data = &x[0];
         let shape = self.out_shape(&g, data.shape());
         if g.batch == 0 {
@@ -400,8 +403,7 @@ impl Op for SequenceLastGrad {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let op = self.name();
-        let metas: Vec<Meta> = x.iter().map(Meta::of).collect();
-        let g = self.geom(&metas)?;
+        let g = self.geom(&metas(x))?;
         let gt = &x[0];
         if g.batch == 0 {
             return Ok(vec![Tensor::zeros(&self.shape, gt.dtype(), gt.device())?]);
