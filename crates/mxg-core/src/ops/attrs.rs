@@ -238,6 +238,17 @@ impl Attrs {
             })
             .collect()
     }
+
+    /// The same attributes as the strings of `to_mxnet_strings`: what an op reads back from
+    /// symbol JSON.
+    pub fn stringified(&self) -> Attrs {
+        Attrs(
+            self.to_mxnet_strings()
+                .into_iter()
+                .map(|(k, v)| (k, Attr::Str(v)))
+                .collect(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1835,14 +1835,7 @@ pub(super) mod tests {
         for (name, a) in [("Convolution", conv), ("Deconvolution", deconv)] {
             let op = crate::ops::build(name, &a).unwrap();
             assert_eq!(op.mxnet_name(), name);
-            let strings = Attrs(
-                op.attrs()
-                    .to_mxnet_strings()
-                    .into_iter()
-                    .map(|(k, v)| (k, Attr::Str(v)))
-                    .collect(),
-            );
-            let back = crate::ops::build(name, &strings).unwrap();
+            let back = crate::ops::build(name, &op.attrs().stringified()).unwrap();
             assert_eq!(back.attrs(), op.attrs(), "{name}");
         }
     }

@@ -1584,14 +1584,10 @@ mod tests {
             .with("lstm_state_clip_max", Attr::Float(1.0));
         let op = build("RNN", &a).unwrap();
         assert_eq!(op.mxnet_name(), "RNN");
-        let strings = Attrs(
+        assert_eq!(
+            build("RNN", &op.attrs().stringified()).unwrap().attrs(),
             op.attrs()
-                .to_mxnet_strings()
-                .into_iter()
-                .map(|(k, v)| (k, Attr::Str(v)))
-                .collect(),
         );
-        assert_eq!(build("RNN", &strings).unwrap().attrs(), op.attrs());
     }
 
     /// `_backward_RNN` against central differences of <outputs, weights> along a random direction.
