@@ -10,6 +10,8 @@ from . import ndarray as nd
 from . import ndarray
 from . import autograd
 from . import random
+from . import symbol
+from . import symbol as sym
 
 context = device
 __version__ = _core.__version__

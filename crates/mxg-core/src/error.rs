@@ -64,6 +64,20 @@ impl Error {
             format!("incompatible shapes {}: {expected}", s.join(" and ")),
         )
     }
+    /// The same error with `what` (a file, a graph node) named in front of its message.
+    pub fn within(self, what: &str) -> Error {
+        let pre = |m: String| format!("{what}: {m}");
+        match self {
+            Error::Shape { op, msg } => Error::Shape { op: pre(op), msg },
+            Error::Value { op, msg } => Error::Value { op: pre(op), msg },
+            Error::Type { op, msg } => Error::Type { op: pre(op), msg },
+            Error::Index { op, msg } => Error::Index { op: pre(op), msg },
+            Error::Device(m) => Error::Device(pre(m)),
+            Error::Autograd(m) => Error::Autograd(pre(m)),
+            Error::Io(m) => Error::Io(pre(m)),
+            Error::Unsupported(m) => Error::Unsupported(pre(m)),
+        }
+    }
     pub fn unsupported_dtype(op: &str, dt: DType) -> Error {
         Error::dtype(op, format!("dtype {dt} is not supported"))
     }

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod graph;
 pub mod io;
 pub mod layout;
 pub mod ops;

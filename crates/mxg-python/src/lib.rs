@@ -1,5 +1,6 @@
 //! The `mxgluon._core` module: type conversion and error mapping around mxg-core, no numerics.
 use mxg_core::autograd::{self, GradReq};
+use mxg_core::graph::trace;
 use mxg_core::ops::view::IndexItem;
 use mxg_core::ops::{self, Attr, Attrs};
 use mxg_core::{CpuStorage, DType, Device, Error, Tensor};
@@ -9,6 +10,7 @@ use pyo3::types::{PyBool, PyDict, PyEllipsis, PyFloat, PyInt, PyList, PySlice, P
 mod dlpack;
 mod errors;
 mod function;
+mod graph;
 mod io;
 use errors::{guard, to_py};
 
@@ -18,7 +20,7 @@ pub struct PyTensor {
     pub t: Tensor,
 }
 
-fn wrap(t: Tensor) -> PyTensor {
+pub(crate) fn wrap(t: Tensor) -> PyTensor {
     PyTensor { t }
 }
 
@@ -83,7 +85,7 @@ fn to_attr(v: &Bound<'_, PyAny>) -> PyResult<Attr> {
     Ok(Attr::Str(v.str()?.to_string()))
 }
 
-fn to_attrs(d: Option<&Bound<'_, PyDict>>) -> PyResult<Attrs> {
+pub(crate) fn to_attrs(d: Option<&Bound<'_, PyDict>>) -> PyResult<Attrs> {
     let mut a = Attrs::new();
     if let Some(d) = d {
         for (k, v) in d.iter() {
@@ -137,7 +139,10 @@ impl PyTensor {
     }
     /// Address of the first element (CPU only).
     fn data_ptr(&self) -> PyResult<usize> {
-        guard(|| self.t.data_ptr())
+        guard(|| {
+            trace::refuse(&self.t, "data_ptr")?;
+            self.t.data_ptr()
+        })
     }
     /// Same storage as `other`.
     fn shares_memory(&self, other: PyRef<'_, PyTensor>) -> bool {
@@ -166,6 +171,7 @@ impl PyTensor {
                 )))
             }
         };
+        guard(|| trace::refuse(&self.t, "reading the values (asnumpy, item, bool, ...)"))?;
         let d = PyDict::new(py);
         let ptr = if self.t.numel() == 0 {
             0
@@ -182,6 +188,7 @@ impl PyTensor {
     /// The elements as a flat list of Python floats or ints (row-major).
     fn tolist_flat<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let t = &self.t;
+        guard(|| trace::refuse(t, "reading the values (tolist)"))?;
         match t.dtype() {
             DType::Bool => PyList::new(py, guard(|| t.to_vec::<bool>())?),
             d if d.is_float() => PyList::new(py, guard(|| t.to_f64_vec())?),
@@ -347,6 +354,7 @@ fn basic_setitem(
     let items = index_items(key)?;
     let t = x.t.clone();
     guard(move || {
+        trace::refuse(&t, "x[key] = value")?;
         let view = t.with_layout(ops::view::index_layout(t.layout(), &items)?);
         view.write_from(&value.t)
     })
@@ -355,7 +363,10 @@ fn basic_setitem(
 /// Copy `src` (broadcast and cast) into `dst` in place.
 #[pyfunction]
 fn write_from(dst: PyRef<'_, PyTensor>, src: PyRef<'_, PyTensor>) -> PyResult<()> {
-    guard(|| dst.t.write_from(&src.t))
+    guard(|| {
+        trace::refuse(&dst.t, "an in-place write")?;
+        dst.t.write_from(&src.t)
+    })
 }
 
 #[pyfunction]
@@ -511,6 +522,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(io::save_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(io::load_arrays, m)?)?;
+    m.add_class::<graph::PyGraph>()?;
+    m.add_function(wrap_pyfunction!(graph::trace_start, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::trace_finish, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::trace_abort, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::trace_active, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::mxnet_type_flag, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::dtype_of_mxnet_flag, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,14 +1,18 @@
-"""Block and HybridBlock: the base classes of layers and models."""
+"""Block, HybridBlock and SymbolBlock: the base classes of layers and models."""
+import ast as _ast
 import re
 import warnings
 from collections import OrderedDict
 
+from .. import _core
+from .. import autograd as _autograd
 from ..base import MXNetError, MXNetValueError, MXNetTypeError
 from ..device import current_device
+from ..numpy.multiarray import ndarray as _ndarray, _wrap
 from .parameter import Parameter, ParameterDict, DeferredInitializationError, _load_into
 from .utils import HookHandle, shape_is_known, _indent, _brief_print_list
 
-__all__ = ["Block", "HybridBlock"]
+__all__ = ["Block", "HybridBlock", "SymbolBlock"]
 
 
 class Block:
@@ -228,9 +232,10 @@ class Block:
         return handle
 
     def register_op_hook(self, callback, monitor_all=False):
-        """Op-level monitoring of a hybridized graph: not available until hybridize runs graphs."""
-        raise MXNetError(f"{type(self).__name__}.register_op_hook needs a hybridized graph, which mxgluon "
-                         "does not build yet")
+        """Register ``callback(name, op_name, array)`` on the HybridBlocks among the children (it
+        sees the ops of their hybridized graphs)."""
+        for child in self._children.values():
+            child.register_op_hook(callback, monitor_all)
 
     # --- running
     def __call__(self, *args, **kwargs):
@@ -317,32 +322,70 @@ class _NullScope:
 
 
 class HybridBlock(Block):
-    """A Block that can be hybridized. Until mxgluon's graph engine arrives, a HybridBlock always
-    runs eagerly: ``hybridize()`` records the settings and changes nothing else.
+    """A Block that can be hybridized.
 
     Define ``forward(self, x, ...)`` (MXNet 2.x), or ``hybrid_forward(self, F, x, ..., **params)``
     (MXNet 1.x: ``F`` is ``mx.nd`` for NDArray inputs and ``mx.np`` otherwise, and the Block's own
     Parameters come as keyword arguments). A layer whose Parameters have unknown dimensions defines
-    ``infer_shape(*args)`` to fill them in from the first inputs."""
+    ``infer_shape(*args)`` to fill them in from the first inputs.
+
+    After ``hybridize()``, the first call with a new input signature (shapes, dtypes, device,
+    training mode, non-array arguments) runs ``forward`` eagerly while the Rust core traces it into
+    a graph; later calls with that signature run the whole graph in one native call, recorded for
+    autograd like eager code, so ``backward`` stays in Rust too."""
 
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix, params)
         object.__setattr__(self, "_active", False)
         object.__setattr__(self, "_flags", {})
+        object.__setattr__(self, "_cached", _GraphCache())
+        object.__setattr__(self, "_op_hooks", [])
 
     def hybridize(self, active=True, partition_if_dynamic=True, static_alloc=False, static_shape=False,
                   inline_limit=2, forward_bulk_size=None, backward_bulk_size=None, **kwargs):
-        """Record the hybridization settings (applied to the children too). The graph engine is not in
-        mxgluon yet, so the Block keeps running eagerly with the same results."""
+        """Run this Block (and its children) as traced graphs when ``active``. The flags are kept
+        as given; the graph executor frees each intermediate value after its last use whatever
+        ``static_alloc`` says, and re-traces on a new input shape whatever ``static_shape`` says."""
         object.__setattr__(self, "_active", bool(active))
         self._flags.update(partition_if_dynamic=partition_if_dynamic, static_alloc=static_alloc,
                            static_shape=static_shape, inline_limit=inline_limit,
                            forward_bulk_size=forward_bulk_size, backward_bulk_size=backward_bulk_size, **kwargs)
+        self._cached.clear()
         super().hybridize(active, partition_if_dynamic=partition_if_dynamic, static_alloc=static_alloc,
                           static_shape=static_shape, inline_limit=inline_limit,
                           forward_bulk_size=forward_bulk_size, backward_bulk_size=backward_bulk_size, **kwargs)
 
+    def optimize_for(self, x, *args, backend=None, backend_opts=None, clear=True, partition_if_dynamic=True,
+                     static_alloc=False, static_shape=False, inline_limit=2, forward_bulk_size=None,
+                     backward_bulk_size=None, **kwargs):
+        """Hybridize and trace the graph for ``x`` now. mxgluon has one backend, its own executor:
+        ``backend`` must be None."""
+        if backend is not None:
+            raise MXNetValueError(f"optimize_for: backend {backend!r} is not available in mxgluon "
+                                  "(its graph executor is the only backend; pass backend=None)")
+        if clear or not self._active:
+            self.hybridize(True, partition_if_dynamic=partition_if_dynamic, static_alloc=static_alloc,
+                           static_shape=static_shape, inline_limit=inline_limit,
+                           forward_bulk_size=forward_bulk_size, backward_bulk_size=backward_bulk_size)
+        self(x, *args)
+
+    def register_op_hook(self, callback, monitor_all=False):
+        """Call ``callback(name, op_name, array)`` on each op output of the hybridized graph as it
+        runs (``name`` as MXNet reports it: ``NODE_output``), and on each op input too with
+        ``monitor_all`` (named by the entry it reads)."""
+        self._op_hooks.append((callback, bool(monitor_all)))
+        for child in self._children.values():
+            if isinstance(child, HybridBlock):
+                child.register_op_hook(callback, monitor_all)
+
     def _forward(self, *args, **kwargs):
+        if args and isinstance(args[0], _symbol().Symbol):
+            return self._symbolic(*args)
+        if self._active and not _core.trace_active():
+            return self._call_graph(args, kwargs)
+        return self._forward_eager(*args, **kwargs)
+
+    def _forward_eager(self, *args, **kwargs):
         try:
             return self.forward(*args, **kwargs)
         except DeferredInitializationError:
@@ -353,6 +396,97 @@ class HybridBlock(Block):
             for p in pending:
                 p._finish_deferred_init()
             return self.forward(*args, **kwargs)
+
+    # --- graphs
+    def _call_graph(self, args, kwargs):
+        arrays, fmt = _flatten((args, kwargs))
+        if not arrays:
+            return self._forward_eager(*args, **kwargs)
+        device = arrays[0].device
+        key = (fmt, tuple((a.shape, a.dtype, a._t.device) for a in arrays), _autograd.is_training())
+        entry = self._cached.get(key)
+        if entry is None:
+            return self._trace(key, arrays, device, args, kwargs)
+        ins = [a._t for a in arrays] + [p.data(device)._t for p in entry.params]
+        if self._op_hooks:
+            outs = entry.graph.run_observed(ins, self._observer(), any(m for _, m in self._op_hooks))
+        else:
+            outs = entry.graph.run(ins)
+        return _unflatten([_wrap(t, c) for t, c in zip(outs, entry.out_classes)], entry.out_fmt)
+
+    def _trace(self, key, arrays, device, args, kwargs):
+        names = ["data"] if len(arrays) == 1 else [f"data{i}" for i in range(len(arrays))]
+        params = self.collect_params()
+
+        def known():
+            return [(k, p.data(device)._t) for k, p in params.items() if p._data is not None]
+
+        _core.trace_start(list(zip(names, [a._t for a in arrays])), known())
+        try:
+            out = self._forward_eager(*args, **kwargs)
+            outs, out_fmt = _flatten(out)
+            if any(not isinstance(o, _ndarray) for o in _leaves(out)):
+                raise MXNetError(f"{type(self).__name__}.forward returned something other than arrays "
+                                 "(or nested lists/tuples of them): it cannot be hybridized")
+            graph = _core.trace_finish([o._t for o in outs], known()).fused()
+        except MXNetError as e:
+            _core.trace_abort()
+            if "cannot be traced" in str(e):
+                raise MXNetError(f"{type(self).__name__} '{self.name}' cannot be hybridized: {e}") from None
+            raise
+        except BaseException:
+            _core.trace_abort()
+            raise
+        by_name = dict(params.items())
+        entry = _Graph(graph, [by_name[n] for n in graph.arguments()[len(arrays):]],
+                       [type(o) for o in outs], out_fmt, names)
+        self._cached.put(key, entry)
+        return out
+
+    def _observer(self):
+        hooks = self._op_hooks
+        from ..numpy.multiarray import ndarray
+
+        def observe(name, op_name, t, is_input):
+            for cb, monitor_all in hooks:
+                if monitor_all or not is_input:
+                    cb(name, op_name, _wrap(t, ndarray))
+        return observe
+
+    def _last_graph(self, what):
+        entry = self._cached.last()
+        if entry is None:
+            raise MXNetError(f"{type(self).__name__}.{what}: call hybridize() and run a forward pass first; "
+                             "the graph is traced from that call")
+        return entry
+
+    def _symbolic(self, *inputs):
+        """Calling the Block on Symbols: the graph of its last traced call with the inputs renamed."""
+        sym = _symbol()
+        entry = self._last_graph("__call__(Symbol)")
+        rename = {}
+        for old, s in zip(entry.input_names, inputs):
+            if not isinstance(s, sym.Symbol) or len(s.list_outputs()) != 1 or s.list_arguments() != [s.name]:
+                raise MXNetTypeError(f"{type(self).__name__}: a Block is called on symbols made by mx.sym.var")
+            rename[old] = s.name
+        return sym.Symbol(entry.graph.renamed(rename))
+
+    def export(self, path, epoch=0, remove_amp_cast=True):
+        """Write ``path-symbol.json`` (MXNet 1.x op names, which MXNet 1.9.1 and 2.x load) and
+        ``path-EPOCH.params`` (``arg:``/``aux:`` names) from the last traced call; returns the two
+        file names. With ``path=None``, returns ``(Symbol, {name: array})`` instead."""
+        entry = self._last_graph("export")
+        n_in = len(entry.input_names)
+        params = dict(zip(entry.graph.arguments()[n_in:], entry.params))
+        sym = _symbol().Symbol(entry.graph, var_attrs={k: _var_attrs(p) for k, p in params.items()})
+        if path is None:
+            return sym, {k: p._reduce() for k, p in params.items()}
+        from ..serialization import save_arrays
+        aux = set(entry.graph.aux())
+        sym_file, param_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
+        sym.save(sym_file)
+        save_arrays(param_file, {("aux:" if k in aux else "arg:") + k: p._reduce() for k, p in params.items()})
+        return sym_file, param_file
 
     def infer_shape(self, *args, **kwargs):
         """Fill in the unknown dimensions of this Block's Parameters from the inputs."""
@@ -379,3 +513,182 @@ class HybridBlock(Block):
     def hybrid_forward(self, F, x, *args, **kwargs):
         """MXNet 1.x: override to compute with ``F`` (``mx.nd`` or ``mx.np``)."""
         raise NotImplementedError
+
+
+class _Graph:
+    """A traced graph and what running it needs: the Parameters bound after the inputs, the
+    output classes and nesting, the input variable names."""
+    __slots__ = ("graph", "params", "out_classes", "out_fmt", "input_names")
+
+    def __init__(self, graph, params, out_classes, out_fmt, input_names):
+        self.graph, self.params, self.out_classes = graph, params, out_classes
+        self.out_fmt, self.input_names = out_fmt, input_names
+
+
+class _GraphCache:
+    """The graphs of a Block by input signature, the most recently used last; a bounded number,
+    so memory stays bounded when input shapes keep changing."""
+    LIMIT = 16
+
+    def __init__(self):
+        self._d = OrderedDict()
+
+    def get(self, key):
+        e = self._d.get(key)
+        if e is not None:
+            self._d.move_to_end(key)
+        return e
+
+    def put(self, key, entry):
+        self._d[key] = entry
+        while len(self._d) > self.LIMIT:
+            self._d.popitem(last=False)
+
+    def last(self):
+        return next(reversed(self._d.values()), None)
+
+    def clear(self):
+        self._d.clear()
+
+    def __len__(self):
+        return len(self._d)
+
+
+def _flatten(x):
+    """The arrays in a nested structure of lists/tuples/dicts, and a hashable description of the
+    rest (non-array values by value), from which ``_unflatten`` rebuilds it."""
+    arrays = []
+
+    def fmt(v):
+        if isinstance(v, _ndarray):
+            arrays.append(v)
+            return _ARRAY
+        if isinstance(v, (list, tuple)):
+            return (type(v), tuple(fmt(i) for i in v))
+        if isinstance(v, dict):
+            return (dict, tuple((k, fmt(i)) for k, i in sorted(v.items())))
+        try:
+            hash(v)
+        except TypeError:
+            raise MXNetTypeError(f"hybridized forward: argument {v!r} is neither an array nor hashable") from None
+        return ("value", v)
+    return arrays, fmt(x)
+
+
+def _unflatten(arrays, fmt):
+    it = iter(arrays)
+
+    def build(f):
+        if f is _ARRAY:
+            return next(it)
+        kind, items = f
+        if kind == "value":
+            return items
+        if kind is dict:
+            return {k: build(i) for k, i in items}
+        return kind(build(i) for i in items)
+    return build(fmt)
+
+
+def _leaves(x):
+    if isinstance(x, (list, tuple)):
+        for i in x:
+            yield from _leaves(i)
+    else:
+        yield x
+
+
+_ARRAY = ("array",)
+
+
+def _var_attrs(p):
+    """The attributes MXNet 1.x writes on a parameter's variable node."""
+    a = {"__shape__": str(tuple(p.shape)), "__dtype__": str(_core.mxnet_type_flag(p.dtype)),
+         "__storage_type__": "0", "__lr_mult__": repr(float(p.lr_mult)), "__wd_mult__": repr(float(p.wd_mult))}
+    if isinstance(p.init, str):
+        a["__init__"] = p.init
+    return sorted(a.items())
+
+
+def _symbol():
+    from .. import symbol
+    return symbol
+
+
+class SymbolBlock(HybridBlock):
+    """A Block running a Symbol: ``outputs`` (a Symbol or a list of them) computed from ``inputs``
+    (``var`` symbols). The symbol's other variables are the Block's Parameters, by their variable
+    names, taken from ``params`` (e.g. another Block's ``collect_params()``) where it has them."""
+
+    def __init__(self, outputs, inputs, params=None):
+        super().__init__()
+        sym = _symbol()
+        if not isinstance(outputs, sym.Symbol):
+            outputs = sym.Group(list(outputs))
+        inputs = [inputs] if isinstance(inputs, sym.Symbol) else list(inputs)
+        names = [s.name for s in inputs]
+        unknown = [n for n in names if n not in outputs.list_inputs()]
+        if unknown:
+            warnings.warn(f"SymbolBlock: inputs {unknown} are not used by the symbol "
+                          f"(its variables: {outputs.list_inputs()})", stacklevel=2)
+        object.__setattr__(self, "_symbol", outputs)
+        object.__setattr__(self, "_input_names", names)
+        object.__setattr__(self, "_json", outputs.tojson())
+        object.__setattr__(self, "_graphs", {})
+        aux = set(outputs.list_auxiliary_states())
+        attrs = {k: dict(v) for k, v in outputs._var_attrs.items()}
+        for n in outputs.list_inputs():
+            if n in names:
+                continue
+            if params is not None and n in params:
+                self._reg_params[n] = params[n]
+                continue
+            a = attrs.get(n, {})
+            shape = _ast.literal_eval(a["__shape__"]) if "__shape__" in a else None
+            flag = a.get("__dtype__")
+            self._reg_params[n] = Parameter(
+                n, grad_req="null" if n in aux else "write", shape=shape, allow_deferred_init=True,
+                dtype=_core.dtype_of_mxnet_flag(int(flag)) if flag is not None else "float32",
+                init=a.get("__init__"))
+
+    @staticmethod
+    def imports(symbol_file, input_names, param_file=None, device=None, allow_missing=False,
+                ignore_extra=False, ctx=None):
+        """A SymbolBlock of an exported model (MXNet 1.x or 2.x ``-symbol.json``), its Parameters
+        loaded from ``param_file`` when given."""
+        sym = _symbol()
+        if isinstance(input_names, str):
+            input_names = [input_names]
+        block = SymbolBlock(sym.load(symbol_file), [sym.var(n) for n in input_names])
+        if param_file is not None:
+            from ..serialization import load_arrays
+            loaded = load_arrays(param_file)
+            if loaded == []:  # MXNet writes a model without parameters as an empty list
+                loaded = {}
+            if isinstance(loaded, list):
+                raise MXNetValueError(f"SymbolBlock.imports: '{param_file}' holds an unnamed list of arrays, "
+                                      "not named parameters")
+            block.load_dict(loaded, device if device is not None else ctx, allow_missing, ignore_extra,
+                            cast_dtype=True, dtype_source="saved", _source=f"file: {param_file}")
+        return block
+
+    def forward(self, *args):
+        if len(args) != len(self._input_names):
+            raise MXNetValueError(f"SymbolBlock takes {len(self._input_names)} inputs "
+                                  f"({', '.join(self._input_names)}), got {len(args)}")
+        training = _autograd.is_training()
+        graph = self._graphs.get(training)
+        if graph is None:  # ops such as BatchNorm are made for one mode
+            graph = self._graphs[training] = _core.Graph.from_json(self._json)
+        given = dict(zip(self._input_names, args))
+        device = args[0].device
+        ins = [given[n]._t if n in given else self._reg_params[n].data(device)._t for n in graph.arguments()]
+        cls = type(args[0])
+        outs = [_wrap(t, cls) for t in graph.run(ins)]
+        return outs[0] if len(outs) == 1 else outs
+
+    def infer_shape(self, *args):
+        missing = [k for k, p in self._reg_params.items() if not shape_is_known(p.shape)]
+        raise DeferredInitializationError(
+            f"SymbolBlock: the shapes of {missing} are unknown (the symbol gives no __shape__): "
+            "load them with load_parameters first")

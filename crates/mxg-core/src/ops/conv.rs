@@ -951,6 +951,14 @@ fn conv_attrs(spec: &ConvSpec, num_filter: usize, no_bias: bool, act: Option<Act
 }
 
 impl Op for Convolution {
+    fn with_activation(&self, act: Act) -> Option<Arc<dyn Op>> {
+        self.act.is_none().then(|| {
+            Arc::new(Convolution {
+                act: Some(act),
+                ..self.clone()
+            }) as Arc<dyn Op>
+        })
+    }
     fn name(&self) -> &'static str {
         "convolution"
     }

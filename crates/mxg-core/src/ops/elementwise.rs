@@ -404,16 +404,11 @@ impl Op for BinaryScalar {
     fn mxnet_name(&self) -> &'static str {
         self.op.scalar_mxnet_name(self.reverse)
     }
+    /// What MXNet's scalar op of `mxnet_name` takes (the name says the operation and the side).
     fn attrs(&self) -> Attrs {
-        let mut a = Attrs::new()
+        Attrs::new()
             .with("scalar", Attr::Float(self.scalar))
-            .with("is_int", Attr::Bool(self.is_int));
-        if !matches!(self.op, Bin::Add | Bin::Mul) {
-            a = a
-                .with("op", Attr::Str(self.op.name().into()))
-                .with("reverse", Attr::Bool(self.reverse));
-        }
-        a
+            .with("is_int", Attr::Bool(self.is_int))
     }
     fn infer(&self, i: &[Meta]) -> Result<Vec<Meta>> {
         Ok(vec![Meta::new(
@@ -1049,6 +1044,22 @@ pub fn register(r: &mut Registry) {
         scalar(a, op, a.bool("scalar_op", "reverse", reverse_default)?)
     }
     r.insert("add_scalar", |a| scalar(a, Bin::Add, false));
+    // MXNet 2.x's names: _npi_<numpy name>_scalar, reversed _npi_r<numpy name>_scalar.
+    macro_rules! npi_scalar_builders {
+        ($($v:ident),*) => {$(
+            r.insert(concat!("_npi_", stringify!($v), "_scalar"), |a| {
+                scalar(a, Bin::from_name(stringify!($v)).expect("a binary op"), false)
+            });
+            r.insert(concat!("_npi_r", stringify!($v), "_scalar"), |a| {
+                scalar(a, Bin::from_name(stringify!($v)).expect("a binary op"), true)
+            });
+        )*};
+    }
+    npi_scalar_builders!(
+        add, subtract, multiply, true_divide, floor_divide, mod, power, maximum, minimum,
+        arctan2, hypot, equal, not_equal, less, less_equal, greater, greater_equal,
+        logical_and, logical_or, logical_xor
+    );
     r.insert("multiply_scalar", |a| scalar(a, Bin::Mul, false));
     r.insert("scalar_op", |a| generic_scalar(a, false));
     r.insert("rscalar_op", |a| generic_scalar(a, true));

@@ -213,6 +213,14 @@ fn fc_kernel<T: GemmElem + Real + CpuElement>(
 }
 
 impl Op for FullyConnected {
+    fn with_activation(&self, act: Act) -> Option<Arc<dyn Op>> {
+        self.act.is_none().then(|| {
+            Arc::new(FullyConnected {
+                act: Some(act),
+                ..self.clone()
+            }) as Arc<dyn Op>
+        })
+    }
     fn name(&self) -> &'static str {
         "fully_connected"
     }

@@ -1,7 +1,7 @@
 //! Operators. Each op is defined once: shape and dtype inference, the forward kernel dispatch,
 //! the backward rule, and the MXNet operator name and attributes it exports as. The eager path
 //! (`apply`), autograd, the graph executor and symbol-JSON export all use these definitions.
-use crate::autograd;
+use crate::{autograd, graph};
 use crate::layout::Shape;
 use crate::{DType, Error, Result, Tensor};
 use std::collections::HashMap;
@@ -73,6 +73,19 @@ pub trait Op: Send + Sync + 'static {
     fn backward(&self, _ctx: &Ctx, _grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         Err(Error::Autograd(format!("{} has no gradient", self.name())))
     }
+    /// The inputs the op updates in place: MXNet's auxiliary states (BatchNorm's running
+    /// statistics).
+    fn aux_inputs(&self) -> &'static [usize] {
+        &[]
+    }
+    /// For an activation op, its activation: the graph fuses it into the op before it.
+    fn activation(&self) -> Option<nn::Act> {
+        None
+    }
+    /// This op with `act` applied to its output in the same pass, where it can carry one.
+    fn with_activation(&self, _act: nn::Act) -> Option<Arc<dyn Op>> {
+        None
+    }
 }
 
 /// What a backward rule sees of the forward call.
@@ -123,7 +136,15 @@ fn check_devices(op: &str, inputs: &[&Tensor]) -> Result<()> {
 pub fn apply(op: Arc<dyn Op>, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     check_devices(op.name(), inputs)?;
     let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
-    let outs = op.forward(&owned)?;
+    let tracing = graph::trace::active();
+    let outs = if tracing {
+        graph::trace::nested(|| op.forward(&owned))?
+    } else {
+        op.forward(&owned)?
+    };
+    if tracing {
+        graph::trace::record(&op, &owned, &outs);
+    }
     if op.differentiable()
         && autograd::is_recording()
         && owned
@@ -171,9 +192,15 @@ pub fn registry() -> &'static Registry {
     })
 }
 
-/// The op registered as `name`, built with `attrs`.
+/// The op registered as `name`, built with `attrs`. MXNet 2.x's `_npi_NAME`, `_np_NAME` and
+/// `_npx_NAME` fall back to `NAME` (the registry's NumPy names).
 pub fn build(name: &str, attrs: &Attrs) -> Result<Arc<dyn Op>> {
-    match registry().get(name) {
+    let r = registry();
+    let plain = ["_npi_", "_np_", "_npx_"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .filter(|_| !r.contains_key(name));
+    match r.get(plain.unwrap_or(name)) {
         Some(b) => b(attrs),
         None => Err(Error::Unsupported(format!(
             "operator {name} is not known to mxgluon"

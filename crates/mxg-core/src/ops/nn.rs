@@ -837,6 +837,9 @@ pub fn act_map(act: Act, x: &Tensor) -> Result<Tensor> {
 pub struct Activation(pub Act);
 
 impl Op for Activation {
+    fn activation(&self) -> Option<Act> {
+        Some(self.0)
+    }
     fn name(&self) -> &'static str {
         "activation"
     }

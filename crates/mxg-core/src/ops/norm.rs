@@ -333,6 +333,12 @@ impl Op for Norm {
     fn mxnet_name(&self) -> &'static str {
         self.op()
     }
+    fn aux_inputs(&self) -> &'static [usize] {
+        match self.kind {
+            NormKind::Batch => &[3, 4],
+            _ => &[],
+        }
+    }
     fn attrs(&self) -> Attrs {
         let a = Attrs::new().with("eps", Attr::Float(self.eps));
         match self.kind {

@@ -1185,6 +1185,45 @@ impl Op for Linspace {
     }
 }
 
+/// `zeros`/`ones`/`full` of a fixed shape, as graphs hold them (MXNet's `_zeros`, `_npi_ones`, ...).
+pub struct Full {
+    pub shape: Vec<usize>,
+    pub value: f64,
+    pub dtype: DType,
+}
+
+impl Op for Full {
+    fn name(&self) -> &'static str {
+        "full"
+    }
+    fn mxnet_name(&self) -> &'static str {
+        match self.value {
+            v if v == 0.0 => "_zeros",
+            v if v == 1.0 => "_ones",
+            _ => "_full",
+        }
+    }
+    fn attrs(&self) -> Attrs {
+        let a = Attrs::new()
+            .with("shape", Attr::Ints(self.shape.iter().map(|&d| d as i64).collect()))
+            .with("dtype", Attr::Str(self.dtype.name().into()));
+        if self.value == 0.0 || self.value == 1.0 {
+            a
+        } else {
+            a.with("value", Attr::Float(self.value))
+        }
+    }
+    fn differentiable(&self) -> bool {
+        false
+    }
+    fn infer(&self, _i: &[Meta]) -> Result<Vec<Meta>> {
+        Ok(vec![Meta::new(self.shape.clone(), self.dtype)])
+    }
+    fn forward(&self, _x: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(vec![Tensor::full(&self.shape, self.value, self.dtype, crate::Device::Cpu(0))?])
+    }
+}
+
 pub struct Eye {
     pub n: i64,
     pub m: Option<i64>,
@@ -1303,6 +1342,8 @@ pub fn register(r: &mut Registry) {
     }
     r.insert("Concat", legacy_concat);
     r.insert("concat", legacy_concat);
+    // 1.x exports of RNN layers join the per-gate weights into the flat parameter with it.
+    r.insert("_rnn_param_concat", legacy_concat);
     fn stack(a: &Attrs) -> Result<Arc<dyn Op>> {
         Ok(Arc::new(Stack {
             axis: a.int("stack", "axis", 0)?,
@@ -1443,6 +1484,30 @@ pub fn register(r: &mut Registry) {
             dtype: dtype_or(a, op, DType::F32)?,
         }))
     }
+    fn full(a: &Attrs, value: Option<f64>) -> Result<Arc<dyn Op>> {
+        let op = "full";
+        let shape = a.ints(op, "shape", &[])?;
+        if let Some(d) = shape.iter().find(|&&d| d < 1) {
+            return Err(Error::value(
+                op,
+                format!("shape {shape:?} has a dimension {d}: a graph's constant needs its full shape"),
+            ));
+        }
+        Ok(Arc::new(Full {
+            shape: shape.iter().map(|&d| d as usize).collect(),
+            value: match value {
+                Some(v) => v,
+                None => a.float(op, "value", 0.0)?,
+            },
+            dtype: a.opt_dtype(op, "dtype")?.unwrap_or(DType::F32),
+        }))
+    }
+    r.insert("_zeros", |a| full(a, Some(0.0)));
+    r.insert("_npi_zeros", |a| full(a, Some(0.0)));
+    r.insert("_ones", |a| full(a, Some(1.0)));
+    r.insert("_npi_ones", |a| full(a, Some(1.0)));
+    r.insert("_full", |a| full(a, None));
+    r.insert("_npi_full", |a| full(a, None));
     r.insert("eye", eye);
     r.insert("_eye", eye);
     r.insert("_npi_eye", eye);

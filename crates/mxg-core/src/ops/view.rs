@@ -433,12 +433,32 @@ impl View {
 
 pub struct ViewOp(pub View);
 
+/// An `npx.reshape` spec in MXNet 1.x `Reshape` codes (-2 copy -> 0, -4 rest -> -2, -5 merge ->
+/// -3, -6 split -> -4); None when it skips a size-1 axis (-3), which 1.x cannot say.
+fn npx_as_legacy(spec: &[i64]) -> Option<Vec<i64>> {
+    spec.iter()
+        .map(|&d| match d {
+            -2 => Some(0),
+            -4 => Some(-2),
+            -5 => Some(-3),
+            -6 => Some(-4),
+            -3 => None,
+            d => Some(d),
+        })
+        .collect()
+}
+
 impl Op for ViewOp {
     fn name(&self) -> &'static str {
         self.0.name()
     }
     fn mxnet_name(&self) -> &'static str {
         match &self.0 {
+            View::Reshape {
+                spec,
+                mode: ReshapeMode::Npx,
+                ..
+            } if npx_as_legacy(spec).is_none() => "_npx_reshape",
             View::Reshape { .. } => "Reshape",
             View::Index(_) => "slice",
             v => v.name(),
@@ -447,9 +467,20 @@ impl Op for ViewOp {
     fn attrs(&self) -> Attrs {
         let ints = |v: &[i64]| Attr::Ints(v.to_vec());
         match &self.0 {
-            View::Reshape { spec, reverse, .. } => Attrs::new()
-                .with("shape", ints(spec))
-                .with("reverse", Attr::Bool(*reverse)),
+            View::Reshape {
+                spec,
+                mode,
+                reverse,
+            } => {
+                let (key, spec) = match (mode, npx_as_legacy(spec)) {
+                    (ReshapeMode::Npx, Some(legacy)) => ("shape", legacy),
+                    (ReshapeMode::Npx, None) => ("newshape", spec.clone()),
+                    _ => ("shape", spec.clone()),
+                };
+                Attrs::new()
+                    .with(key, ints(&spec))
+                    .with("reverse", Attr::Bool(*reverse))
+            }
             View::Transpose(a) => {
                 Attrs::new().with("axes", a.as_ref().map_or(Attr::Ints(vec![]), |a| ints(a)))
             }
@@ -623,6 +654,16 @@ pub fn register(r: &mut Registry) {
         reshape(a, ReshapeMode::Npx, "npx.reshape")
     });
     r.insert("Reshape", |a| reshape(a, ReshapeMode::Legacy, "Reshape"));
+    // MXNet's Flatten: (d1, d2 * ... * dk), written back as Reshape(0, -1).
+    for n in ["Flatten", "flatten", "_npx_batch_flatten"] {
+        r.insert(n, |_| {
+            Ok(Arc::new(ViewOp(View::Reshape {
+                spec: vec![0, -1],
+                mode: ReshapeMode::Legacy,
+                reverse: false,
+            })))
+        });
+    }
     r.insert("transpose", |a| {
         Ok(Arc::new(ViewOp(View::Transpose(
             a.opt_ints("transpose", "axes")?,
