@@ -19,3 +19,4 @@ from . import lr_scheduler
 from . import optimizer
 from . import gluon
 from .gluon import metric
+from . import test_utils
