@@ -20,3 +20,4 @@ from . import optimizer
 from . import gluon
 from .gluon import metric
 from . import test_utils
+from ._mxnet_alias import install_as_mxnet
