@@ -10,6 +10,7 @@ from . import ndarray as nd
 from . import ndarray
 from . import autograd
 from . import random
+from . import name
 
 context = device
 __version__ = _core.__version__
