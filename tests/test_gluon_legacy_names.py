@@ -148,3 +148,15 @@ def test_collect_params_save_writes_1x_names_and_loads_back(tmp_path):
     net.save_parameters(g)  # structural names, as MXNet 1.9.1's save_parameters writes them
     assert sorted(mx.nd.load(g)) == ["0.bias", "0.weight", "1.bias", "1.weight"]
     assert os.path.getsize(g) > 0
+
+
+def test_recurrent_prefixes_match_mxnet_1_9_1():
+    from mxgluon.gluon import rnn
+
+    with mx.name.NameManager():
+        prefixes = [b.prefix for b in (rnn.LSTM(3), rnn.LSTMCell(3), rnn.GRU(2), rnn.RNNCell(2), nn.Conv1D(2, 3),
+                                       nn.Conv2DTranspose(2, 3), nn.AvgPool1D(), nn.Activation("tanh"))]
+    assert prefixes == ["lstm0_", "lstm1_", "gru0_", "rnn0_", "conv0_", "conv1_", "pool0_", "tanh0_"]
+    with mx.name.NameManager():
+        cell = rnn.LSTMCell(3, input_size=2)
+    assert cell.collect_params()["lstm0_i2h_weight"] is cell.i2h_weight

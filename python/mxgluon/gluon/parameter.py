@@ -395,12 +395,13 @@ class ParameterDict(OrderedDict):
 
     def __missing__(self, key):
         for p in self.values():
-            if p._legacy_name == key:
+            if isinstance(key, str) and p._legacy_name == key:
                 return p
         raise KeyError(key)
 
     def __contains__(self, key):
-        return super().__contains__(key) or any(p._legacy_name == key for p in self.values())
+        return super().__contains__(key) or (isinstance(key, str) and any(p._legacy_name == key
+                                                                          for p in self.values()))
 
     @property
     def prefix(self):
