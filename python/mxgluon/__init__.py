@@ -12,6 +12,7 @@ from . import autograd
 from . import random
 from . import symbol
 from . import symbol as sym
+from . import name
 
 context = device
 __version__ = _core.__version__
@@ -21,3 +22,5 @@ from . import lr_scheduler
 from . import optimizer
 from . import gluon
 from .gluon import metric
+from . import test_utils
+from ._mxnet_alias import install_as_mxnet

@@ -1,6 +1,7 @@
 """Block, HybridBlock and SymbolBlock: the base classes of layers and models."""
 import ast as _ast
 import re
+import threading
 import warnings
 from collections import OrderedDict
 
@@ -9,23 +10,74 @@ from .. import autograd as _autograd
 from ..base import MXNetError, MXNetValueError, MXNetTypeError
 from ..device import current_device
 from ..numpy.multiarray import ndarray as _ndarray, _wrap
+from ..name import NameManager
 from .parameter import Parameter, ParameterDict, DeferredInitializationError, _load_into
 from .utils import HookHandle, shape_is_known, _indent, _brief_print_list
 
 __all__ = ["Block", "HybridBlock", "SymbolBlock"]
 
 
+class _BlockScope:
+    """MXNet 1.x naming. A Block created outside every ``name_scope()`` is named from a process-wide
+    count per hint (``dense0_``, ``dense1_``; ``mx.name.NameManager()`` starts a fresh count); one
+    created inside ``with parent.name_scope():`` is named ``<parent prefix><hint><n>_``, counted per
+    hint in that parent. Its Parameters' 1.x names are its prefix plus their own (``dense0_weight``)."""
+
+    _current = threading.local()
+
+    def __init__(self, block):
+        self._block = block
+        self._counter = {}
+        self._old = None
+
+    @staticmethod
+    def create(prefix, params, hint):
+        """The prefix and the ParameterDict of a new Block (``params``: one to share Parameters from)."""
+        current = getattr(_BlockScope._current, "value", None)
+        if current is None:
+            if prefix is None:
+                prefix = NameManager.current().get(None, hint) + "_"
+            pdict_prefix = params.prefix if params is not None else prefix
+            return prefix, ParameterDict(pdict_prefix, shared=params, create=True, short_keys=True)
+        if prefix is None:
+            count = current._counter.get(hint, 0)
+            current._counter[hint] = count + 1
+            prefix = f"{hint}{count}_"
+        parent = current._block._reg_params
+        if params is None:
+            pdict = ParameterDict(parent.prefix + prefix, shared=parent._shared, create=True, short_keys=True)
+        else:
+            pdict = ParameterDict(params.prefix, shared=params, create=True, short_keys=True)
+        return current._block.prefix + prefix, pdict
+
+    def __enter__(self):
+        self._old = getattr(_BlockScope._current, "value", None)
+        _BlockScope._current.value = self
+        return self
+
+    def __exit__(self, *exc):
+        _BlockScope._current.value = self._old
+        return False
+
+
 class Block:
     """The base class of layers and models. Assign child Blocks and Parameters as attributes and they
-    are registered; override ``forward``. The MXNet 1.x arguments ``prefix`` and ``params`` are
-    accepted; parameter names are structural (``'0.weight'``, ``'dense0.bias'``) as in MXNet 2.x."""
+    are registered; override ``forward``. Parameter names are structural (``'0.weight'``,
+    ``'dense0.bias'``) as in MXNet 2.x; MXNet 1.x's ``prefix``, ``params`` (Parameters to share, by
+    their 1.x names), ``name_scope()`` and prefixed names (``collect_params()['dense0_weight']``) work too."""
 
     def __init__(self, prefix=None, params=None):
+        prefix, reg_params = _BlockScope.create(prefix, params, self._alias())
         object.__setattr__(self, "_children", OrderedDict())
-        object.__setattr__(self, "_reg_params", ParameterDict(shared=params, create=True))
+        object.__setattr__(self, "_reg_params", reg_params)
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
-        object.__setattr__(self, "_prefix", prefix or "")
+        object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "_scope", _BlockScope(self))
+
+    def _alias(self):
+        """The hint MXNet 1.x names instances by (``dense`` for Dense, ``conv`` for the convolutions)."""
+        return type(self).__name__.lower()
 
     def _check_init(self):
         if "_children" not in self.__dict__:
@@ -42,7 +94,7 @@ class Block:
         if isinstance(value, Block):
             self.register_child(value, name)
         elif isinstance(value, Parameter):
-            self._reg_params[name] = value
+            value = self._reg_params._adopt(name, value)
         object.__setattr__(self, name, value)
 
     def __repr__(self):
@@ -56,7 +108,7 @@ class Block:
 
     @property
     def name(self):
-        return self._prefix[:-1] if self._prefix.endswith("_") else (self._prefix or type(self).__name__.lower())
+        return self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
 
     @property
     def params(self):
@@ -64,8 +116,9 @@ class Block:
         return self._reg_params
 
     def name_scope(self):
-        """MXNet 1.x naming scope: accepted; names are structural, so it changes nothing."""
-        return _NullScope()
+        """MXNet 1.x: ``with self.name_scope():`` names the Blocks created in it after this one
+        (``<prefix><hint><n>_``); structural names are unchanged."""
+        return self._scope
 
     def register_child(self, block, name=None):
         """Register ``block`` as a child (attributes that are Blocks are registered automatically)."""
@@ -82,16 +135,17 @@ class Block:
         return self
 
     def collect_params(self, select=None):
-        """This Block's and its children's Parameters by structural name (``'0.weight'``);
-        ``select`` is a regular expression the names must match."""
+        """This Block's and its children's Parameters by structural name (``'0.weight'``), also found
+        by their 1.x names (``['hybridsequential0_dense0_weight']``); ``select`` is a regular
+        expression that one of the two names must match."""
         return self._collect_params_with_prefix(select=re.compile(select) if select else None)
 
     def _collect_params_with_prefix(self, prefix="", select=None):
         if prefix:
             prefix += "."
-        ret = ParameterDict()
+        ret = ParameterDict(self._reg_params.prefix)
         for key, p in self._reg_params.items():
-            if select is None or select.match(prefix + key):
+            if select is None or select.match(prefix + key) or (p._legacy_name and select.match(p._legacy_name)):
                 ret[prefix + key] = p
         for name, child in self._children.items():
             ret.update(child._collect_params_with_prefix(prefix + name, select))
@@ -202,9 +256,13 @@ class Block:
         return loaded
 
     def _legacy_names(self, loaded, params, source):
-        """MXNet 1.x ``ParameterDict.save`` files name parameters by prefix (``dense0_weight``), in the
-        order the Parameters were created; match them to our structural names in that order."""
+        """MXNet 1.x ``ParameterDict.save`` files name parameters by prefix (``dense0_weight``): match
+        them by this model's 1.x names, else (a model counted differently, ``dense3_weight``) in the
+        order the Parameters were created."""
         unique = list(OrderedDict((id(p), (k, p)) for k, p in params.items()).values())
+        by_name = {p._legacy_name: k for k, p in unique}
+        if set(loaded) <= set(by_name):
+            return {by_name[name]: value for name, value in loaded.items()}
         if len(unique) != len(loaded):
             raise MXNetValueError(
                 f"'{source}' names its {len(loaded)} parameters the MXNet 1.x way ([{_brief_print_list(loaded)}]) and "
@@ -311,14 +369,6 @@ def _shape_str(x):
         return v.shape if hasattr(v, "shape") else v
     s = shapes(x)
     return str(s)[1:-1] if isinstance(s, list) else str(s)
-
-
-class _NullScope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 class HybridBlock(Block):

@@ -54,6 +54,7 @@ class Parameter:
                 raise MXNetValueError(f"Parameter '{name}': {what}={st!r} is not supported by mxgluon "
                                       "(only dense 'default' storage)")
         self._name = name
+        self._legacy_name = None  # the MXNet 1.x name (``dense0_weight``), set when a Block adopts it
         self._uuid = str(uuid.uuid4())
         self._data = None
         self._grad = None
@@ -376,25 +377,53 @@ class Constant(Parameter):
 class ParameterDict(OrderedDict):
     """A dict of Parameters (what ``collect_params`` returns), with the MXNet 1.x methods that act
     on all of them: ``initialize``, ``zero_grad``, ``setattr``, ``reset_device``, ``save``, ``load``,
-    and ``get``/``get_constant`` that create a Parameter when the name is new."""
+    and ``get``/``get_constant`` that create a Parameter when the name is new. A Parameter is also
+    found by its MXNet 1.x name (``params['dense0_weight']``, ``'dense0_weight' in params``).
 
-    def __init__(self, prefix="", shared=None, create=False):
+    ``ParameterDict('net_')`` keys its Parameters by full name (``'net_w'``), as in 1.x; a Block's
+    own dict (``block.params``) keys them by the short name (``'weight'``), as in 2.x."""
+
+    def __init__(self, prefix="", shared=None, create=False, short_keys=False):
         super().__init__()
         self._prefix = prefix
         self._shared = shared
         self._create = create
+        self._short_keys = short_keys
 
     def __repr__(self):
         return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self.items()) + "}"
+
+    def __missing__(self, key):
+        for p in self.values():
+            if isinstance(key, str) and p._legacy_name == key:
+                return p
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return super().__contains__(key) or (isinstance(key, str) and any(p._legacy_name == key
+                                                                          for p in self.values()))
 
     @property
     def prefix(self):
         return self._prefix
 
+    def _adopt(self, key, param):
+        """Register ``param`` under ``key``, naming it the 1.x way; when this dict shares from another
+        (``Block(params=...)``) that holds a Parameter of the same 1.x name, that one is used instead."""
+        if param._legacy_name is None:
+            full = self._prefix + param.name
+            if self._shared is not None and full in self._shared:
+                param = self._shared[full]
+            else:
+                param._legacy_name = full
+        self[key] = param
+        return param
+
     def get(self, name, *default, **kwargs):
         full = self._prefix + name
-        if full in self:
-            param = self[full]
+        key = name if self._short_keys else full
+        if key in self:
+            param = self[key]
             for k, v in kwargs.items():
                 if k == "shape" and v is not None:
                     param.shape = v
@@ -402,21 +431,24 @@ class ParameterDict(OrderedDict):
                     setattr(param, k, v)
             return param
         if self._shared is not None and full in self._shared:
-            self[full] = self._shared[full]
-            return self[full]
+            self[key] = self._shared[full]
+            return self[key]
         if not (kwargs or self._create):
             return default[0] if default else None
-        param = Parameter(full, **kwargs)
-        self[full] = param
+        param = Parameter(key, **kwargs)
+        param._legacy_name = full
+        self[key] = param
         return param
 
     def get_constant(self, name, value=None):
         full = self._prefix + name
-        if full not in self:
+        key = name if self._short_keys else full
+        if key not in self:
             if value is None:
                 raise MXNetValueError(f"No constant named '{full}'. Please specify value to create it.")
-            self[full] = Constant(full, value)
-        return self[full]
+            self[key] = Constant(key, value)
+            self[key]._legacy_name = full
+        return self[key]
 
     def initialize(self, init=None, device=None, verbose=False, force_reinit=False, ctx=None):
         for p in self.values():
@@ -442,10 +474,12 @@ class ParameterDict(OrderedDict):
     list_ctx = list_device
 
     def save(self, filename, strip_prefix="", format="binary"):
+        """Save the Parameters under their 1.x names (``dense0_weight``), less ``strip_prefix``."""
         from ..serialization import save_arrays
         arrays = {}
         for p in self.values():
-            name = p.name[len(strip_prefix):] if strip_prefix and p.name.startswith(strip_prefix) else p.name
+            full = p._legacy_name or p.name
+            name = full[len(strip_prefix):] if strip_prefix and full.startswith(strip_prefix) else full
             arrays[name] = p._reduce()
         save_arrays(filename, arrays, format=format)
 
@@ -464,7 +498,7 @@ def _load_into(params, loaded, source, device, allow_missing, ignore_extra, cast
     if not allow_missing:
         names_of = {}
         for k, p in params.items():
-            names_of.setdefault(id(p), []).append(k)
+            names_of.setdefault(id(p), [p._legacy_name]).append(k)
         for k, p in params.items():
             if not any(n in loaded for n in names_of[id(p)]):
                 raise MXNetValueError(

@@ -31,7 +31,7 @@ __all__ = [
     "broadcast_lesser", "broadcast_lesser_equal", "elemwise_add", "elemwise_sub", "elemwise_mul",
     "elemwise_div", "add", "subtract", "multiply", "divide", "power", "modulo", "equal", "not_equal",
     "greater", "greater_equal", "lesser", "lesser_equal", "negative", "sum", "mean", "max", "min",
-    "flatten", "Flatten", "Reshape", "stop_gradient", "BlockGrad", "squeeze", "swapaxes",
+    "flatten", "Flatten", "Reshape", "stop_gradient", "BlockGrad", "squeeze", "swapaxes", "SwapAxis", "Concat",
     "Cast", "cast", "copy",
 ]
 
@@ -185,9 +185,6 @@ class NDArray(ndarray):
         if kwargs:
             raise MXNetValueError(f"reshape: unexpected arguments {sorted(kwargs)}")
         return _ma.invoke("Reshape", [self], cls=NDArray, shape=shape, reverse=reverse)
-
-    def reshape_like(self, other):
-        return self.reshape(other.shape)
 
     def flatten(self, inplace=False):
         """1.x ``Flatten``: collapse all axes but the first, giving a 2-D array."""
@@ -508,6 +505,9 @@ def swapaxes(data, dim1=0, dim2=0, **kwargs):
     return data.transpose(perm)
 
 
+SwapAxis = swapaxes
+
+
 def broadcast_to(data, shape, out=None, **kwargs):
     """Broadcast to ``shape``; a 0 in ``shape`` keeps the input's dimension (1.x)."""
     data = _as_nd(data)
@@ -591,6 +591,9 @@ def concat(*data, dim=1, num_args=None, **kwargs):
         data = tuple(data[0])
     concatenate = _np_func("concatenate", "concat")
     return _nd(concatenate([_as_nd(d) for d in data], axis=dim))
+
+
+Concat = concat
 
 
 def waitall():

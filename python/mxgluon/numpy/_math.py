@@ -106,6 +106,8 @@ def where(condition, x=None, y=None):
 
         return nonzero(condition)
     cond = as_array(condition)
+    if cond._t.dtype != "bool":
+        cond = cond.astype("bool")  # a numeric condition selects where non-zero (and masks gradients by that)
     like = x if isinstance(x, ndarray) else (y if isinstance(y, ndarray) else None)
     if like is None:
         like = as_array(x)

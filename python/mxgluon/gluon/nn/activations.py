@@ -11,8 +11,8 @@ class Activation(HybridBlock):
     """Applies an activation: relu, sigmoid, tanh, softrelu, softsign, log_sigmoid, mish, silu or gelu."""
 
     def __init__(self, activation, **kwargs):
+        self._act_type = activation  # before Block.__init__, which names the layer after it (1.x)
         super().__init__(**kwargs)
-        self._act_type = activation
 
     def _alias(self):
         return self._act_type

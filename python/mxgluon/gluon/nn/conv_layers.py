@@ -48,8 +48,8 @@ class _Conv(HybridBlock):
     _transposed = False
 
     def __init__(self, n, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                 activation, use_bias, weight_initializer, bias_initializer, output_padding=None):
-        super().__init__()
+                 activation, use_bias, weight_initializer, bias_initializer, output_padding=None, **kwargs):
+        super().__init__(**kwargs)
         cls = type(self).__name__
         self._layout = _check_layout(layout, n, cls)
         if channels <= 0 or groups <= 0:
@@ -142,7 +142,7 @@ class Conv1D(_ConvForward):
                  activation=None, use_bias=True, weight_initializer=None, bias_initializer="zeros",
                  in_channels=0, **kwargs):
         super().__init__(1, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                         activation, use_bias, weight_initializer, bias_initializer)
+                         activation, use_bias, weight_initializer, bias_initializer, **kwargs)
 
 
 class Conv2D(_ConvForward):
@@ -153,7 +153,7 @@ class Conv2D(_ConvForward):
                  layout="NCHW", activation=None, use_bias=True, weight_initializer=None,
                  bias_initializer="zeros", in_channels=0, **kwargs):
         super().__init__(2, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                         activation, use_bias, weight_initializer, bias_initializer)
+                         activation, use_bias, weight_initializer, bias_initializer, **kwargs)
 
 
 class Conv3D(_ConvForward):
@@ -163,7 +163,7 @@ class Conv3D(_ConvForward):
                  groups=1, layout="NCDHW", activation=None, use_bias=True, weight_initializer=None,
                  bias_initializer="zeros", in_channels=0, **kwargs):
         super().__init__(3, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                         activation, use_bias, weight_initializer, bias_initializer)
+                         activation, use_bias, weight_initializer, bias_initializer, **kwargs)
 
 
 class Conv1DTranspose(_ConvTranspose):
@@ -174,7 +174,7 @@ class Conv1DTranspose(_ConvTranspose):
                  layout="NCW", activation=None, use_bias=True, weight_initializer=None, bias_initializer="zeros",
                  in_channels=0, **kwargs):
         super().__init__(1, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                         activation, use_bias, weight_initializer, bias_initializer, output_padding)
+                         activation, use_bias, weight_initializer, bias_initializer, output_padding, **kwargs)
 
 
 class Conv2DTranspose(_ConvTranspose):
@@ -184,7 +184,7 @@ class Conv2DTranspose(_ConvTranspose):
                  dilation=(1, 1), groups=1, layout="NCHW", activation=None, use_bias=True,
                  weight_initializer=None, bias_initializer="zeros", in_channels=0, **kwargs):
         super().__init__(2, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                         activation, use_bias, weight_initializer, bias_initializer, output_padding)
+                         activation, use_bias, weight_initializer, bias_initializer, output_padding, **kwargs)
 
 
 class Conv3DTranspose(_ConvTranspose):
@@ -194,7 +194,7 @@ class Conv3DTranspose(_ConvTranspose):
                  dilation=(1, 1, 1), groups=1, layout="NCDHW", activation=None, use_bias=True,
                  weight_initializer=None, bias_initializer="zeros", in_channels=0, **kwargs):
         super().__init__(3, channels, kernel_size, strides, padding, dilation, groups, layout, in_channels,
-                         activation, use_bias, weight_initializer, bias_initializer, output_padding)
+                         activation, use_bias, weight_initializer, bias_initializer, output_padding, **kwargs)
 
 
 # --- pooling

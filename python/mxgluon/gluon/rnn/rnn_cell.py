@@ -395,6 +395,9 @@ class LSTMPCell(_GatedCell):
                          h2h_bias_initializer, input_size, projection_size, h2r_weight_initializer, prefix=prefix,
                          params=params)
 
+    def _alias(self):
+        return "lstmp"
+
     def _output_size(self):
         return self._projection_size
 

@@ -305,6 +305,9 @@ class RNN(_RNNLayer):
                          "rnn_" + activation, None, None, None, None, False, dtype,
                          use_sequence_length=use_sequence_length, **kwargs)
 
+    def _alias(self):
+        return "rnn"
+
     def state_info(self, batch_size=0):
         return [{"shape": (self._num_layers * self._dir, batch_size, self._hidden_size), "__layout__": "LNC",
                  "dtype": self._dtype}]
@@ -327,6 +330,9 @@ class LSTM(_RNNLayer):
                          "lstm", projection_size, h2r_weight_initializer, state_clip_min, state_clip_max,
                          state_clip_nan, dtype, use_sequence_length=use_sequence_length, **kwargs)
 
+    def _alias(self):
+        return "lstm"
+
     def state_info(self, batch_size=0):
         n = self._num_layers * self._dir
         return [{"shape": (n, batch_size, self._projection_size or self._hidden_size), "__layout__": "LNC",
@@ -346,6 +352,9 @@ class GRU(_RNNLayer):
                          i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer, h2h_bias_initializer,
                          "gru", None, None, None, None, False, dtype, use_sequence_length=use_sequence_length,
                          **kwargs)
+
+    def _alias(self):
+        return "gru"
 
     def state_info(self, batch_size=0):
         return [{"shape": (self._num_layers * self._dir, batch_size, self._hidden_size), "__layout__": "LNC",
