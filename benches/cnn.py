@@ -7,7 +7,8 @@
 
     ./scripts/dev-build --release && python3 benches/cnn.py [--steps 20] [--layout NCHW|NHWC]
 
-Prints the median time per step (per forward for the block) over several timed rounds.
+Prints the median time per step (per forward for the block) over several timed rounds, eager and
+hybridized, against PyTorch eager.
 """
 import argparse
 import os
@@ -30,12 +31,14 @@ except ImportError:  # pragma: no cover
 LENET_BATCH, BLOCK_BATCH = 64, 32
 
 
-def mx_lenet(x, y, layout):
+def mx_lenet(x, y, layout, hybridize=False):
     net = nn.HybridSequential()
     net.add(nn.Conv2D(20, 5, activation="relu", layout=layout), nn.MaxPool2D(2, layout=layout),
             nn.Conv2D(50, 5, activation="relu", layout=layout), nn.MaxPool2D(2, layout=layout),
             nn.Flatten(), nn.Dense(500, activation="relu"), nn.Dense(10))
     net.initialize(mx.init.Xavier())
+    if hybridize:
+        net.hybridize()
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
     x = mx.np.array(x if layout == "NCHW" else x.transpose(0, 2, 3, 1))
@@ -64,9 +67,11 @@ class MxBasicBlock(nn.HybridBlock):
         return mx.npx.relu(out + x)
 
 
-def mx_block(x, layout):
+def mx_block(x, layout, hybridize=False):
     block = MxBasicBlock(64, layout)
     block.initialize(mx.init.Xavier())
+    if hybridize:
+        block.hybridize()
     x = mx.np.array(x if layout == "NCHW" else x.transpose(0, 2, 3, 1))
     block(x)
 
@@ -128,7 +133,11 @@ def main():
     print(f"{threads} threads, mxgluon layout {args.layout}")
     rows = [("LeNet train step (ms)", lambda: mx_lenet(xl, yl, args.layout),
              (lambda: torch_lenet(xl, yl)) if torch else None),
+            ("LeNet train step, hybridized (ms)", lambda: mx_lenet(xl, yl, args.layout, True),
+             (lambda: torch_lenet(xl, yl)) if torch else None),
             ("ResNet basic block inference (ms)", lambda: mx_block(xb, args.layout),
+             (lambda: torch_block(xb)) if torch else None),
+            ("ResNet block inference, hybridized (ms)", lambda: mx_block(xb, args.layout, True),
              (lambda: torch_block(xb)) if torch else None)]
     for name, mk_mx, mk_torch in rows:
         side_by_side(name, mk_mx(), mk_torch() if mk_torch else None, repeats=5, inner=args.steps)

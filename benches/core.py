@@ -33,7 +33,7 @@ def median_time(f, repeats=7, inner=1):
     return statistics.median(ts)
 
 
-def side_by_side(name, mx_fn, torch_fn, repeats, inner, width=36):
+def side_by_side(name, mx_fn, torch_fn, repeats, inner, width=40):
     """Print one row: mxgluon's median ms per call, and PyTorch's with the ratio when `torch_fn`."""
     t = median_time(mx_fn, repeats=repeats, inner=inner)
     line = f"{name:{width}s} mxgluon {t * 1e3:8.2f}"

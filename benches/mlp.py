@@ -3,7 +3,8 @@ mxgluon's Gluon API and the same model in PyTorch when it is installed (not run 
 
     ./scripts/dev-build --release && python3 benches/mlp.py [--steps 50]
 
-Prints the median step time (forward, backward and update) over several timed rounds.
+Prints the median step time (forward, backward and update) over several timed rounds, eager and
+hybridized (the whole forward one traced graph, run in one native call).
 """
 import argparse
 import os
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 import mxgluon as mx  # noqa: E402
 from mxgluon import autograd, gluon  # noqa: E402
 
-from core import median_time  # noqa: E402
+from core import side_by_side  # noqa: E402
 
 try:
     import torch
@@ -25,11 +26,13 @@ except ImportError:  # pragma: no cover
 BATCH, SIZES = 128, (784, 512, 512, 10)
 
 
-def mxgluon_step(x, y):
+def mxgluon_step(x, y, hybridize=False):
     net = gluon.nn.HybridSequential()
     net.add(gluon.nn.Dense(SIZES[1], activation="relu"), gluon.nn.Dense(SIZES[2], activation="relu"),
             gluon.nn.Dense(SIZES[3]))
     net.initialize(mx.init.Xavier())
+    if hybridize:
+        net.hybridize()
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
     x, y = mx.np.array(x), mx.np.array(y)
@@ -67,12 +70,13 @@ def main():
     y = rs.randint(0, SIZES[3], size=(BATCH,)).astype("int64")
     threads = mx._core.num_threads()
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, SGD step, {threads} threads")
-    t = median_time(mxgluon_step(x, y), repeats=5, inner=args.steps)
-    print(f"mxgluon  {t * 1e3:8.2f} ms/step")
     if torch is not None:
         torch.set_num_threads(threads)
-        tt = median_time(torch_step(x, y), repeats=5, inner=args.steps)
-        print(f"torch    {tt * 1e3:8.2f} ms/step   (torch {torch.__version__}; mxgluon/torch = {t / tt:.2f})")
+    for name, hybridize in (("train step, eager (ms)", False), ("train step, hybridized (ms)", True)):
+        side_by_side(name, mxgluon_step(x, y, hybridize), torch_step(x, y) if torch else None,
+                     repeats=5, inner=args.steps)
+    if torch is not None:
+        print(f"torch {torch.__version__} (eager)")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,21 @@ def test_hybridized_training_steps_equal_eager_exactly(make, shape):
     assert len(b._cached) == 2
 
 
+def test_each_graph_run_draws_a_new_dropout_mask():
+    net = nn.HybridSequential()
+    net.add(nn.Dropout(0.5))
+    net.hybridize()
+    x = mx.np.ones((64, 64))
+    with autograd.record():
+        masks = [net(x).asnumpy() != 0 for _ in range(3)]
+    assert (masks[1] != masks[2]).mean() > 0.3 and (masks[0] != masks[1]).mean() > 0.3
+    x.attach_grad()
+    with autograd.record():
+        y = net(x)
+    y.backward()
+    onp.testing.assert_array_equal(x.grad.asnumpy(), (y.asnumpy() != 0) * 2.0)  # the same mask
+
+
 def test_new_shapes_retrace_and_the_cache_is_bounded():
     net = mlp()
     net.initialize()

@@ -219,7 +219,8 @@ impl Graph {
                         }
                     }
                     let refs: Vec<&Tensor> = ins.iter().collect();
-                    let outs = ops::apply(op.clone(), &refs).map_err(|e| at(n, e))?;
+                    let op = op.fresh().unwrap_or_else(|| op.clone());
+                    let outs = ops::apply(op, &refs).map_err(|e| at(n, e))?;
                     observe(i, &ins, &outs)?;
                     if outs.len() < n.num_outputs {
                         return Err(at(

@@ -516,6 +516,14 @@ pub struct Dropout {
 }
 
 impl Op for Dropout {
+    fn fresh(&self) -> Option<Arc<dyn Op>> {
+        self.key.map(|_| {
+            Arc::new(Dropout {
+                key: Some(random::next_key()),
+                ..self.clone()
+            }) as Arc<dyn Op>
+        })
+    }
     fn name(&self) -> &'static str {
         "dropout"
     }

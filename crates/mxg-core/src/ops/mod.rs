@@ -73,6 +73,11 @@ pub trait Op: Send + Sync + 'static {
     fn backward(&self, _ctx: &Ctx, _grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         Err(Error::Autograd(format!("{} has no gradient", self.name())))
     }
+    /// For an op that fixes random state when it is made (Dropout's mask key, so that backward
+    /// sees the same mask): a copy with new state. A graph takes one for each run.
+    fn fresh(&self) -> Option<Arc<dyn Op>> {
+        None
+    }
     /// The inputs the op updates in place: MXNet's auxiliary states (BatchNorm's running
     /// statistics).
     fn aux_inputs(&self) -> &'static [usize] {

@@ -1304,6 +1304,11 @@ fn run_forward<T: Elem + Default>(
 }
 
 impl Op for Rnn {
+    /// A new op for each graph run: its own dropout key, and its own forward state for backward.
+    fn fresh(&self) -> Option<Arc<dyn Op>> {
+        let key = self.key.map(|_| crate::ops::random::next_key());
+        Some(Arc::new(Rnn::new(self.spec.clone(), key)))
+    }
     fn name(&self) -> &'static str {
         "rnn"
     }
