@@ -275,6 +275,7 @@ def test_real_exports_import_and_match_our_layers(v):
         p.set_data(q.data())
     onp.testing.assert_array_equal(imported(x).asnumpy(), net(x).asnumpy())
     with autograd.record():  # training mode: BatchNorm's batch statistics, Dropout's mask
+        imported(x)  # builds the training-mode graph (its Dropout draws a key when made)
         mx.random.seed(3)
         a = imported(x)
         mx.random.seed(3)
