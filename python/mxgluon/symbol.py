@@ -131,18 +131,8 @@ class Symbol:
 
     def save(self, fname, remove_amp_cast=True):
         """Write ``tojson()`` to ``fname`` (through a temporary file: a failure keeps the old file)."""
-        text = self.tojson()
-        fname = os.fspath(fname)
-        tmp = f"{fname}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, fname)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        from .serialization import write_atomic
+        write_atomic(fname, self.tojson())
 
     def bind(self, *args, **kwargs):
         raise MXNetError("Symbol.bind (the Module/Executor API) is not part of mxgluon: "
