@@ -740,5 +740,6 @@ class SymbolBlock(HybridBlock):
     def infer_shape(self, *args):
         missing = [k for k, p in self._reg_params.items() if not shape_is_known(p.shape)]
         raise DeferredInitializationError(
-            f"SymbolBlock: the shapes of {missing} are unknown (the symbol gives no __shape__): "
-            "load them with load_parameters first")
+            f"SymbolBlock: the shapes of {missing} are unknown (the symbol gives no __shape__): give them "
+            "with mx.sym.var(NAME, shape=...) or load the parameters first (mxgluon does not infer "
+            "parameter shapes from the inputs yet)")
