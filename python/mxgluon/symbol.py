@@ -117,6 +117,10 @@ class Symbol:
     def __neg__(self):
         return self * -1.0
 
+    def _renamed(self, names):
+        """The symbol with its variables renamed (old -> new), their attributes kept."""
+        return Symbol(self._g.renamed(names), {names.get(k, k): v for k, v in self._var_attrs.items()})
+
     # --- attributes
     def attr(self, key):
         """The attribute ``key`` of this variable (``__shape__``, ``__init__``, ...), or None."""
