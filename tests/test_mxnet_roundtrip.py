@@ -1,6 +1,6 @@
 """Our exports loaded by real MXNet: each model is hybridized, run and exported here, then a script in
 an MXNet virtual environment imports the files (SymbolBlock.imports) and runs them on the same input;
-the outputs must equal ours.
+the outputs must equal ours. MXNet 2.x also loads a Block.save of ours into the same model built there.
 
 The environments: $MXNET_PYTHON (a python with mxnet), /tmp/mx19/bin/python (1.9.1) and
 /tmp/mx20/bin/python (2.0.0b1); the tests skip when none exists."""
@@ -15,6 +15,7 @@ import pytest
 import mxgluon as mx
 from mxgluon.gluon import nn, rnn
 from legacy_zoo_models import models
+from test_block_save import netblk
 
 ZOO = os.path.join(os.path.dirname(__file__), "data", "legacy_zoo")
 PYTHONS = [p for p in dict.fromkeys([os.environ.get("MXNET_PYTHON"), "/tmp/mx19/bin/python",
@@ -41,6 +42,19 @@ for f in sorted(os.listdir(d)):
         result[name] = "ok"
     except Exception as e:
         result[name] = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0][:500])
+if v2:  # Block.load of our blk-model.*; 2.0.0b1 reads MyModel-model.params in the current directory
+    try:
+        os.chdir(d)
+        os.replace("blk-model.params", "MyModel-model.params")
+        nn = mx.gluon.nn
+        net = nn.HybridSequential()
+        net.add(nn.Conv2D(4, 3, padding=1), nn.BatchNorm(), nn.Activation("relu"), nn.MaxPool2D(2), nn.Flatten(),
+                nn.Dense(10), nn.Dropout(0.5))
+        net.load("blk")
+        np.save("blk-mxnet.npy", net(mx.np.array(np.load("blk-x.npy"))).asnumpy())
+        result["blk"] = "ok"
+    except Exception as e:
+        result["blk"] = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0][:500])
 json.dump(result, open(os.path.join(d, "result.json"), "w"))
 '''
 
@@ -120,6 +134,13 @@ def mxnet_run(request, tmp_path_factory):
         ours[name] = net(mx.nd.array(x)).asnumpy()  # NDArray: the 1.x zoo computes with F = mx.nd
         net.export(str(d / name))
         onp.save(d / f"{name}-x.npy", x)
+    net = netblk()
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    x = rs.uniform(-1, 1, size=(2, 1, 8, 8)).astype("float32")
+    ours["blk"] = net(mx.np.array(x)).asnumpy()
+    net.save(str(d / "blk"))
+    onp.save(d / "blk-x.npy", x)
     proc = subprocess.run([python, "-c", SCRIPT, str(d)], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         pytest.fail(f"the MXNet script failed in {python}:\n{proc.stderr[-3000:]}")
@@ -139,3 +160,11 @@ def test_mxnet_runs_our_export_to_our_outputs(mxnet_run, name):
     theirs = onp.load(d / f"{name}-mxnet.npy")
     assert theirs.shape == ours[name].shape
     onp.testing.assert_allclose(theirs, ours[name], rtol=1e-4, atol=1e-5)
+
+
+def test_mxnet_2_loads_our_block_save(mxnet_run):
+    result, ours, d = mxnet_run
+    if not result["version"].startswith("2"):
+        pytest.skip(f"Block.load is MXNet 2.x's (this is {result['version']})")
+    assert result["blk"] == "ok", f"MXNet {result['version']} refused our Block.save: {result['blk']}"
+    onp.testing.assert_allclose(onp.load(d / "blk-mxnet.npy"), ours["blk"], rtol=1e-5, atol=1e-6)
