@@ -214,3 +214,17 @@ def test_composition_errors_are_clear():
     a = sym.Activation(x, act_type="relu", name="act")
     with pytest.raises(MXNetError, match="the name act is taken"):
         sym.Activation(a, act_type="relu", name="act")
+
+
+def test_parameter_var_composes_with_the_block_that_owns_it():
+    with mx.name.NameManager():
+        dense = nn.Dense(3, in_units=4)
+    dense.initialize()
+    w, b = dense.weight.var(), dense.bias.var()
+    assert (w.name, w.attr("__shape__"), b.attr("__init__")) == ("dense0_weight", "(3, 4)", "zeros")
+    data = sym.var("data")
+    out = sym.FullyConnected(data, weight=w, bias=b, num_hidden=3)
+    assert out.infer_shape(data=(2, 4))[1] == [(2, 3)]
+    x = mx.nd.array(RS.randn(2, 4))
+    block = gluon.SymbolBlock(out, data, params=dense.collect_params())
+    onp.testing.assert_array_equal(block(x).asnumpy(), dense(x).asnumpy())
