@@ -116,3 +116,67 @@ def test_devices_use_np_environment_exceptions_retry():
 
     flaky()
     assert len(calls) == 2
+
+
+# --- the Symbol checks ----------------------------------------------------------------------------
+def fc_symbol():
+    x, w, b = mx.sym.var("x"), mx.sym.var("w"), mx.sym.var("b")
+    return mx.sym.FullyConnected(x, weight=w, bias=b, num_hidden=3, name="fc")
+
+
+RS = onp.random.RandomState(3)
+XA, WA, BA = RS.randn(2, 4), RS.randn(3, 4), RS.randn(3)
+
+
+def test_check_symbolic_forward_passes_for_the_right_values_and_fails_for_wrong_ones():
+    sym = fc_symbol()
+    want = XA @ WA.T + BA
+    outs = tu.check_symbolic_forward(sym, [XA, WA, BA], [want])
+    onp.testing.assert_allclose(outs[0].asnumpy(), want, rtol=1e-5)
+    tu.check_symbolic_forward(sym, {"x": XA, "w": WA, "b": BA}, {"fc_output": want}, dtype=onp.float64)
+    with pytest.raises(AssertionError, match="EXPECTED_fc_output"):
+        tu.check_symbolic_forward(sym, [XA, WA, BA], [want + 0.01])
+    onp.testing.assert_allclose(tu.simple_forward(sym, x=XA, w=WA, b=BA), want, rtol=1e-12)
+    with pytest.raises(mx.base.MXNetError, match=r"names \['w', 'x'\] do not match the symbol's \['x', 'w', 'b'\]"):
+        tu.check_symbolic_forward(sym, {"x": XA, "w": WA}, [want])
+
+
+def test_check_symbolic_forward_with_auxiliary_states():
+    data = mx.sym.var("data")
+    bn = mx.sym.BatchNorm(data, fix_gamma=False, eps=1e-5, name="bn")
+    x, g, b = RS.randn(4, 3), RS.rand(3) + 0.5, RS.randn(3)
+    mean, var = RS.randn(3), RS.rand(3) + 0.5
+    want = g * (x - mean) / onp.sqrt(var + 1e-5) + b  # inference mode: the running statistics
+    tu.check_symbolic_forward(bn, [x, g, b], [want], aux_states=[mean, var], dtype=onp.float64)
+    with pytest.raises(mx.base.MXNetError, match=r"aux_states: the symbol has \['bn_moving_mean', 'bn_moving_var'\]"):
+        tu.check_symbolic_forward(bn, [x, g, b], [want])
+
+
+def test_check_symbolic_backward_write_add_null():
+    sym = fc_symbol()
+    og = RS.randn(2, 3)
+    want = {"x": og @ WA, "w": og.T @ XA, "b": og.sum(0)}
+    grads = tu.check_symbolic_backward(sym, [XA, WA, BA], [og], [want["x"], want["w"], want["b"]])
+    onp.testing.assert_allclose(grads["w"].asnumpy(), want["w"], rtol=1e-4)
+    tu.check_symbolic_backward(sym, [XA, WA, BA], {"fc_output": og}, want, grad_req="add", dtype=onp.float64)
+    got = tu.check_symbolic_backward(sym, [XA, WA, BA], [og], {"w": want["w"]}, grad_req=["null", "write", "null"])
+    assert sorted(got) == ["w"]
+    with pytest.raises(AssertionError, match="EXPECTED_b"):
+        tu.check_symbolic_backward(sym, [XA, WA, BA], [og], dict(want, b=want["b"] * 2))
+    with pytest.raises(mx.base.MXNetError, match="'sometimes'"):
+        tu.check_symbolic_backward(sym, [XA, WA, BA], [og], want, grad_req="sometimes")
+
+
+def test_check_numeric_gradient_passes_for_smooth_ops_and_catches_a_mismatch():
+    sym = mx.sym.tanh(fc_symbol()) * 2
+    tu.check_numeric_gradient(sym, [XA, WA, BA], rtol=1e-2, atol=1e-3)
+    tu.check_numeric_gradient(sym, {"x": XA, "w": WA, "b": BA}, grad_nodes={"w": "add", "b": "null"},
+                              dtype=onp.float64, rtol=1e-4, atol=1e-6)
+    # relu at 0: the backward says 0, the central difference 1/2
+    x = mx.sym.var("x")
+    at_kink = onp.array([[0.0, 1.0, -1.0]])
+    with pytest.raises(AssertionError, match=r"Location of error: \(0, 0\), NUMERICAL_x=0\.\d+, BACKWARD_x=0\.0"):
+        tu.check_numeric_gradient(mx.sym.Activation(x, act_type="relu"), [at_kink], dtype=onp.float64)
+    tu.check_numeric_gradient(mx.sym.Activation(x, act_type="relu"), [at_kink + [[0.5, 0, 0]]], dtype=onp.float64)
+    with pytest.raises(mx.base.MXNetError, match="one output"):
+        tu.check_numeric_gradient(mx.sym.split(x, num_outputs=3), [at_kink])

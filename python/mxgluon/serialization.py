@@ -11,7 +11,7 @@ from . import _core
 from .base import MXNetTypeError, MXNetValueError
 from .numpy.multiarray import _wrap, ndarray
 
-__all__ = ["save_arrays", "load_arrays"]
+__all__ = ["save_arrays", "load_arrays", "write_atomic"]
 
 _FORMATS = ("binary", "npz", "npy")
 
@@ -45,6 +45,22 @@ def _split(data, who):
     raise MXNetValueError(
         f"{who}: data must be an ndarray, a dict of str -> ndarray or a list of ndarrays, "
         f"not {type(data).__name__}")
+
+
+def write_atomic(fname, data):
+    """Write ``data`` (str or bytes) to ``fname`` through ``FNAME.tmp-<pid>``, synced and renamed:
+    a failure leaves the old file untouched."""
+    fname = os.fspath(fname)
+    tmp = f"{fname}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w" if isinstance(data, str) else "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, fname)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def save_arrays(fname, data, format="binary"):

@@ -2,14 +2,17 @@
 (``_core.Graph``) that hybridize traces and symbol JSON files hold.
 
 Symbols come from ``load``/``load_json`` (MXNet 1.x and 2.x files), from ``HybridBlock.export(None)``,
-from calling a hybridized Block on ``var`` symbols, and from ``var``/``Group``/``get_internals`` and
-indexing; ``tojson``/``save`` write MXNet 1.x symbol JSON.
+from calling a hybridized Block on ``var`` symbols, from ``var``/``Group``/``get_internals`` and
+indexing, and by composition: ``mx.sym.FullyConnected(data=x, num_hidden=10, name='fc1')`` and every
+other registered op by its MXNet 1.x name, and arithmetic (``x + 1``, ``x * y``).
+``tojson``/``save`` write MXNet 1.x symbol JSON.
 """
 import ast
 import os
 
 from . import _core
 from .base import MXNetError, MXNetIndexError, MXNetTypeError, MXNetValueError
+from .name import NameManager
 
 __all__ = ["Symbol", "var", "Variable", "Group", "load", "load_json"]
 
@@ -74,6 +77,50 @@ class Symbol:
         outs = self.list_outputs()
         return f"<Symbol {outs[0] if len(outs) == 1 else 'group [' + ', '.join(outs) + ']'}>"
 
+    # --- arithmetic, as MXNet 1.x spells it: elementwise ops between symbols, scalar ops with numbers
+    def _arith(self, other, op, hint, scalar_op, scalar_hint):
+        if isinstance(other, Symbol):
+            return _compose(op, hint, (self, other), {})
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return _compose(scalar_op, scalar_hint, (self,), {"scalar": other})
+        raise MXNetTypeError(f"Symbol arithmetic: type {type(other).__name__} is not supported "
+                             "(a Symbol or a number)")
+
+    def __add__(self, other):
+        return self._arith(other, "elemwise_add", "_plus", "_plus_scalar", "_plusscalar")
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self._arith(other, "elemwise_sub", "_minus", "_minus_scalar", "_minusscalar")
+
+    def __rsub__(self, other):
+        return self._arith(other, "elemwise_sub", "_minus", "_rminus_scalar", "_rminusscalar")
+
+    def __mul__(self, other):
+        return self._arith(other, "elemwise_mul", "_mul", "_mul_scalar", "_mulscalar")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return self._arith(other, "elemwise_div", "_div", "_div_scalar", "_divscalar")
+
+    def __rtruediv__(self, other):
+        return self._arith(other, "elemwise_div", "_div", "_rdiv_scalar", "_rdivscalar")
+
+    def __pow__(self, other):
+        return self._arith(other, "broadcast_power", "_power", "_power_scalar", "_powerscalar")
+
+    def __rpow__(self, other):
+        return self._arith(other, "broadcast_power", "_power", "_rpower_scalar", "_rpowerscalar")
+
+    def __neg__(self):
+        return self * -1.0
+
+    def _renamed(self, names):
+        """The symbol with its variables renamed (old -> new), their attributes kept."""
+        return Symbol(self._g.renamed(names), {names.get(k, k): v for k, v in self._var_attrs.items()})
+
     # --- attributes
     def attr(self, key):
         """The attribute ``key`` of this variable (``__shape__``, ``__init__``, ...), or None."""
@@ -85,17 +132,27 @@ class Symbol:
 
     # --- inference
     def _arg_metas(self, shapes, dtypes, who):
-        metas = []
+        unknown_names = sorted(set(shapes) - set(self.list_inputs()))
+        if unknown_names:
+            raise MXNetValueError(f"Symbol.{who}: {unknown_names} are not inputs of the symbol "
+                                  f"(its inputs: {self.list_inputs()})")
+        metas, unknown = [], []
         for n in self.list_inputs():
             attrs = dict(self._var_attrs.get(n, []))
             shape = shapes.get(n)
             if shape is None and "__shape__" in attrs:
                 shape = ast.literal_eval(attrs["__shape__"])
             if shape is None or any(d in (0, -1) for d in shape):
-                raise MXNetValueError(f"Symbol.{who}: the shape of {n!r} is not known: pass it as {n}=shape")
+                unknown.append(n)
+                continue
             flag = attrs.get("__dtype__")
             dtype = dtypes.get(n) or (_core.dtype_of_mxnet_flag(int(flag)) if flag is not None else "float32")
             metas.append((list(shape), _dtype_name(dtype)))
+        if unknown:
+            raise MXNetValueError(
+                f"Symbol.{who}: the shapes of {unknown} are not known: give them ({who}(NAME=shape) or "
+                "mx.sym.var(NAME, shape=...)); mxgluon does not infer parameter shapes backward from the "
+                "data yet")
         return metas
 
     def infer_shape(self, *args, **kwargs):
@@ -131,18 +188,8 @@ class Symbol:
 
     def save(self, fname, remove_amp_cast=True):
         """Write ``tojson()`` to ``fname`` (through a temporary file: a failure keeps the old file)."""
-        text = self.tojson()
-        fname = os.fspath(fname)
-        tmp = f"{fname}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, fname)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        from .serialization import write_atomic
+        write_atomic(fname, self.tojson())
 
     def bind(self, *args, **kwargs):
         raise MXNetError("Symbol.bind (the Module/Executor API) is not part of mxgluon: "
@@ -184,10 +231,152 @@ def Group(symbols):
     symbols = list(symbols)
     if not symbols or not all(isinstance(s, Symbol) for s in symbols):
         raise MXNetTypeError("Group: expected a non-empty list of Symbols")
+    return Symbol(_core.Graph.group([s._g for s in symbols]), _merged_attrs(symbols))
+
+
+def _merged_attrs(symbols):
     attrs = {}
     for s in symbols:
         attrs.update(s._var_attrs)
-    return Symbol(_core.Graph.group([s._g for s in symbols]), attrs)
+    return attrs
+
+
+# --- composition ---------------------------------------------------------------------------------
+def _flag(v):
+    return v.lower() in ("true", "1") if isinstance(v, str) else bool(v)
+
+
+def _unless_no_bias(default):
+    return lambda a: not _flag(a.get("no_bias", default))
+
+
+def _when(key):
+    return lambda a: _flag(a.get(key, False))
+
+
+_BINARY = ("lhs", "rhs")
+# The array arguments of ops, in MXNet's order; (name, test) for one present only under some attributes.
+# A missing one becomes the variable NAME_ARG, as MXNet creates it.
+_ARGS = {
+    "FullyConnected": ("data", "weight", ("bias", _unless_no_bias(False))),
+    "Convolution": ("data", "weight", ("bias", _unless_no_bias(False))),
+    "Deconvolution": ("data", "weight", ("bias", _unless_no_bias(True))),
+    "BatchNorm": ("data", "gamma", "beta", "moving_mean", "moving_var"),
+    "LayerNorm": ("data", "gamma", "beta"),
+    "GroupNorm": ("data", "gamma", "beta"),
+    "InstanceNorm": ("data", "gamma", "beta"),
+    "Embedding": ("data", "weight"),
+    "LeakyReLU": ("data", ("gamma", lambda a: a.get("act_type") == "prelu")),
+    "RNN": ("data", "parameters", "state", ("state_cell", lambda a: a.get("mode") == "lstm"),
+            ("sequence_length", _when("use_sequence_length"))),
+    "SequenceMask": ("data", ("sequence_length", _when("use_sequence_length"))),
+    "SequenceLast": ("data", ("sequence_length", _when("use_sequence_length"))),
+    "SequenceReverse": ("data", ("sequence_length", _when("use_sequence_length"))),
+    "softmax": ("data", ("length", _when("use_length"))),
+    "where": ("condition", "x", "y"),
+    "pick": ("data", "index"),
+    "take": ("a", "indices"),
+    "gather_nd": ("data", "indices"),
+    **{op: _BINARY for op in (
+        "elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div", "broadcast_add", "broadcast_sub",
+        "broadcast_mul", "broadcast_div", "broadcast_plus", "broadcast_minus", "broadcast_power",
+        "broadcast_maximum", "broadcast_minimum", "broadcast_mod", "broadcast_hypot", "broadcast_equal",
+        "broadcast_not_equal", "broadcast_greater", "broadcast_greater_equal", "broadcast_lesser",
+        "broadcast_lesser_equal", "broadcast_logical_and", "broadcast_logical_or", "broadcast_logical_xor",
+        "broadcast_like", "reshape_like", "dot", "batch_dot", "_maximum", "_minimum")},
+}
+# Ops of any number of inputs, given by position; MXNet sets their num_args.
+_VAR_ARGS = {"Concat", "concat", "stack", "add_n", "ElementWiseSum"}
+
+
+def _num_outputs(op, attrs):
+    """The outputs a node of ``op`` shows (MXNet's visible outputs)."""
+    if op in ("SliceChannel", "split"):
+        return int(attrs.get("num_outputs", 1))
+    if op == "RNN" and _flag(attrs.get("state_outputs", False)):
+        return 3 if attrs.get("mode") == "lstm" else 2
+    if op in ("BatchNorm", "LayerNorm") and _flag(attrs.get("output_mean_var", False)):
+        return 3
+    if op == "topk" and attrs.get("ret_typ") == "both":
+        return 2
+    return 1
+
+
+def _compose(op, hint, args, kwargs, name=None):
+    """A node of ``op`` on the symbols in ``args`` and the Symbol values of ``kwargs`` (the other
+    values are its attributes), named ``name`` or, like MXNet's NameManager, ``hint<n>``."""
+    for i, a in enumerate(args):
+        if not isinstance(a, Symbol):
+            raise MXNetTypeError(f"{op}: positional arguments must be Symbols, argument {i} is a "
+                                 f"{type(a).__name__} (give attributes by keyword)")
+    sym_kw = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
+    attrs = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol) and v is not None}
+    if "dtype" in attrs and not isinstance(attrs["dtype"], str):
+        attrs["dtype"] = _dtype_name(attrs["dtype"])
+    name = NameManager.current().get(name, hint)
+    spec = _ARGS.get(op)
+    if op in _VAR_ARGS:
+        if sym_kw:
+            raise MXNetTypeError(f"{op}: give its inputs by position, not as {sorted(sym_kw)}")
+        attrs["num_args"] = len(args)
+        inputs = list(args)
+    elif spec is None:
+        if len(sym_kw) > 1:
+            raise MXNetTypeError(f"{op}: the order of its inputs {sorted(sym_kw)} is not known to mxgluon: "
+                                 "give them by position")
+        inputs = list(args) + list(sym_kw.values())
+    else:
+        wanted = [a if isinstance(a, str) else a[0] for a in spec if isinstance(a, str) or a[1](attrs)]
+        if len(args) > len(wanted):
+            raise MXNetTypeError(f"{op}: takes {len(wanted)} inputs ({', '.join(wanted)}), got {len(args)}")
+        given = dict(zip(wanted, args))
+        for k, v in sym_kw.items():
+            if k not in wanted:
+                raise MXNetTypeError(f"{op}: {k!r} is not one of its inputs ({', '.join(wanted)}) "
+                                     "with these attributes")
+            if k in given:
+                raise MXNetTypeError(f"{op}: input {k!r} given twice (by position and by keyword)")
+            given[k] = v
+        inputs = [given[a] if a in given else var(f"{name}_{a}") for a in wanted]
+    if not inputs:
+        raise MXNetValueError(f"{op}: no input symbols given")
+    for i, s in enumerate(inputs):
+        if len(s.list_outputs()) != 1:
+            raise MXNetValueError(f"{op}: input {i} ({s!r}) has {len(s.list_outputs())} outputs; "
+                                  "compose with one output (index the symbol)")
+    graph = _core.Graph.compose(op, attrs, name, [s._g for s in inputs], _num_outputs(op, attrs))
+    return Symbol(graph, _merged_attrs(inputs))
+
+
+def _creator(op):
+    def creator(*args, name=None, attr=None, out=None, **kwargs):
+        if attr:
+            raise MXNetValueError(f"{op}: attr= (node attributes such as lr_mult) is not supported on op "
+                                  "nodes by mxgluon; set them on the variables (mx.sym.var(..., lr_mult=...))")
+        return _compose(op, op.lower(), args, kwargs, name)
+    spec = _ARGS.get(op)
+    inputs = ", ".join(a if isinstance(a, str) else a[0] for a in spec) if spec else "by position"
+    creator.__name__ = creator.__qualname__ = op
+    creator.__doc__ = (f"MXNet's {op} on Symbols (inputs: {inputs}); attributes by keyword. A missing "
+                       "parameter input becomes the variable NAME_INPUT.")
+    return creator
+
+
+def _is_op(name):
+    probe = _core.Graph.variable("_probe_input", [])
+    try:
+        _core.Graph.compose(name, {}, "_probe_node", [probe])
+    except MXNetError as e:
+        return "is not known to mxgluon" not in str(e)
+    return True
+
+
+def __getattr__(name):
+    """``mx.sym.OP``: a composing function for each op registered in the Rust core."""
+    if name.startswith("__") or not _is_op(name):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    f = globals()[name] = _creator(name)
+    return f
 
 
 def load_json(json_str):

@@ -1,9 +1,9 @@
 """``mx.test_utils``: MXNet's public helpers for tests (comparisons with per-dtype tolerances, random
 arrays and shapes, the default device, environment variables).
 
-The helpers that drive the Symbol executor (``check_numeric_gradient``, ``check_symbolic_forward``,
-``check_symbolic_backward``, ``simple_forward``) take an ``mx.sym`` Symbol and are not provided:
-mxgluon has no Symbol API yet. Sparse storage (``stype`` other than 'default') is not supported."""
+The Symbol checks (``check_numeric_gradient``, ``check_symbolic_forward``, ``check_symbolic_backward``,
+``simple_forward``) run the symbol through a ``gluon.SymbolBlock`` with autograd, where MXNet binds an
+executor. Sparse storage (``stype`` other than 'default') is not supported."""
 import contextlib
 import functools
 import numbers
@@ -13,7 +13,7 @@ import numpy as _onp
 import numpy.random as _rnd
 
 from . import ndarray as _nd
-from .base import MXNetValueError
+from .base import MXNetTypeError, MXNetValueError
 from .device import Device, current_device
 from .numpy.multiarray import ndarray as _ndarray
 
@@ -24,7 +24,8 @@ __all__ = [
     "rand_ndarray", "rand_shape_2d", "rand_shape_3d", "rand_shape_nd", "rand_coord_2d", "np_reduce", "same",
     "almost_equal", "assert_almost_equal", "assert_allclose", "assert_almost_equal_with_err",
     "almost_equal_ignore_nan", "assert_almost_equal_ignore_nan", "assert_exception", "retry", "use_np",
-    "environment", "getenv", "setenv",
+    "environment", "getenv", "setenv", "check_numeric_gradient", "check_symbolic_forward",
+    "check_symbolic_backward", "simple_forward",
 ]
 
 
@@ -348,3 +349,170 @@ def environment(*args):
     finally:
         for k, v in old.items():
             setenv(k, v)
+
+
+# --- Symbol checks ------------------------------------------------------------------------------
+_FLOATS = (_onp.float16, _onp.float32, _onp.float64)
+
+
+def _named_values(values, names, what, dtype):
+    """NumPy copies (in ``dtype``, or their own with ``'asnumpy'``) of ``values`` (a list in the
+    order of ``names``, or a dict by name), which must give exactly ``names``."""
+    if values is None:
+        if names:
+            raise MXNetValueError(f"{what}: the symbol has {names}: give their values")
+        values = {}
+    if isinstance(values, (list, tuple)):
+        if len(values) != len(names):
+            raise MXNetValueError(f"{what}: {len(values)} arrays for the symbol's {len(names)} ({names})")
+        values = dict(zip(names, values))
+    if not isinstance(values, dict):
+        raise MXNetTypeError(f"{what}: a list or a dict of arrays, not {type(values).__name__}")
+    if set(values) != set(names):
+        raise MXNetValueError(f"{what}: the names {sorted(values)} do not match the symbol's {names}")
+    return {k: _onp.array(_host(values[k]), dtype=None if dtype == "asnumpy" else dtype) for k in names}
+
+
+class _Executor:
+    """A symbol run on NumPy values by name (its arguments, then its auxiliary states) through a
+    SymbolBlock: what MXNet binds an executor for."""
+
+    def __init__(self, sym, location, aux_states, ctx, dtype):
+        from .gluon import SymbolBlock
+        from .symbol import var
+        self.args = sym.list_arguments()
+        self.outputs = sym.list_outputs()
+        self.values = (_named_values(location, self.args, "location", dtype)
+                       | _named_values(aux_states, sym.list_auxiliary_states(), "aux_states", dtype))
+        self.block = SymbolBlock(sym, [var(n) for n in self.values])
+        self.device = ctx if ctx is not None else default_device()
+
+    def arrays(self):
+        return {k: _nd.array(v, ctx=self.device, dtype=v.dtype) for k, v in self.values.items()}
+
+    def forward(self, arrays, is_train):
+        from . import autograd
+        with autograd.train_mode() if is_train else autograd.predict_mode():
+            out = self.block(*arrays.values())
+        return out if isinstance(out, list) else [out]
+
+    def backward(self, grad_req, initial, out_grads):
+        """Outputs (training mode) and the gradients of the arguments whose ``grad_req`` is not
+        'null' ('add' ones start from ``initial``)."""
+        from . import autograd
+        arrays = self.arrays()
+        for k, req in grad_req.items():
+            if req not in ("write", "add", "null"):
+                raise MXNetValueError(f"grad_req of {k!r} must be 'write', 'add' or 'null', not {req!r}")
+            if k not in self.args:
+                raise MXNetValueError(f"grad_req names {k!r}, which is not an argument of the symbol ({self.args})")
+            if req != "null":
+                arrays[k].attach_grad(req)
+                if req == "add":
+                    arrays[k].grad[:] = _nd.array(initial[k], ctx=self.device, dtype=arrays[k].dtype)
+        with autograd.record():
+            outs = self.forward(arrays, True)
+        autograd.backward(outs, out_grads)
+        return outs, {k: arrays[k].grad for k, req in grad_req.items() if req != "null"}
+
+    def head_grads(self, out_grads, dtype):
+        if out_grads is None:
+            return None
+        if isinstance(out_grads, dict):
+            out_grads = [out_grads[k] for k in self.outputs]
+        return [g if isinstance(g, _ndarray) else _nd.array(g, ctx=self.device, dtype=None if dtype == "asnumpy"
+                                                            else dtype) for g in out_grads]
+
+
+def simple_forward(sym, ctx=None, is_train=False, **inputs):
+    """The outputs (NumPy; one array alone) of ``sym`` on ``inputs``, every input by name."""
+    aux = sym.list_auxiliary_states()
+    ex = _Executor(sym, {k: v for k, v in inputs.items() if k not in aux},
+                   {k: v for k, v in inputs.items() if k in aux} if aux else None, ctx, "asnumpy")
+    outs = [o.asnumpy() for o in ex.forward(ex.arrays(), is_train)]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def check_symbolic_forward(sym, location, expected, rtol=None, atol=None, aux_states=None, ctx=None,
+                           equal_nan=False, dtype=default_dtype()):
+    """Assert that ``sym``'s outputs in inference mode at ``location`` (arrays for
+    ``list_arguments()``, a list or a dict by name) equal ``expected`` (a list, or a dict by output
+    name); returns the outputs."""
+    ex = _Executor(sym, location, aux_states, ctx, dtype)
+    if isinstance(expected, dict):
+        expected = [expected[k] for k in ex.outputs]
+    outs = ex.forward(ex.arrays(), False)
+    for name, want, got in zip(ex.outputs, expected, outs):
+        assert_almost_equal(want, got, rtol, atol, (f"EXPECTED_{name}", f"FORWARD_{name}"), equal_nan=equal_nan)
+    return outs
+
+
+def check_symbolic_backward(sym, location, out_grads, expected, rtol=None, atol=None, aux_states=None,
+                            grad_req="write", ctx=None, grad_stypes=None, equal_nan=False, dtype=default_dtype()):
+    """Assert that the gradients of ``sym`` at ``location`` (training mode), for head gradients
+    ``out_grads``, equal ``expected`` (a list in ``list_arguments()`` order, or a dict by name:
+    those named are checked). ``grad_req`` ('write', 'add' or 'null'; a list or a dict) as MXNet
+    binds it: 'add' adds to a random starting gradient. Returns the gradients by name."""
+    ex = _Executor(sym, location, aux_states, ctx, dtype)
+    if isinstance(expected, (list, tuple)):
+        expected = dict(zip(ex.args, expected))
+    if isinstance(grad_req, str):
+        grad_req = {k: grad_req for k in ex.args}
+    elif isinstance(grad_req, (list, tuple)):
+        grad_req = dict(zip(ex.args, grad_req))
+    initial = {k: _onp.random.normal(size=ex.values[k].shape) for k in ex.args}
+    _, grads = ex.backward(grad_req, initial, ex.head_grads(out_grads, dtype))
+    for name, want in expected.items():
+        if name not in grads:
+            continue
+        got = grads[name].asnumpy()
+        if grad_req[name] == "add":
+            got = got - initial[name].astype(got.dtype)
+        assert_almost_equal(want, got, rtol, atol, (f"EXPECTED_{name}", f"BACKWARD_{name}"), equal_nan=equal_nan)
+    return grads
+
+
+def check_numeric_gradient(sym, location, aux_states=None, numeric_eps=None, rtol=None, atol=None, grad_nodes=None,
+                           use_forward_train=True, ctx=None, grad_stype_dict=None, dtype=default_dtype()):
+    """Assert that the gradients of ``sum(sym(location) * P)`` (P a random projection with
+    entries in [0.1, 1.1)) for the arguments in ``grad_nodes`` (all by default; a list, or a dict
+    name -> grad_req) equal central finite differences with step ``numeric_eps`` (by dtype:
+    ``default_numeric_eps()``). The symbol must have one output."""
+    if dtype not in _FLOATS:
+        raise MXNetValueError(f"check_numeric_gradient: dtype must be float16, float32 or float64, not {dtype}")
+    ex = _Executor(sym, location, aux_states, ctx, dtype)
+    if len(ex.outputs) != 1:
+        raise MXNetValueError(f"check_numeric_gradient: the symbol must have one output, it has {ex.outputs}")
+    if grad_nodes is None:
+        grad_nodes = ex.args
+    grad_req = dict(grad_nodes) if isinstance(grad_nodes, dict) else {k: "write" for k in grad_nodes}
+    out = ex.forward(ex.arrays(), use_forward_train)[0]
+    proj = _rnd.rand(*out.shape) + 0.1
+    eps = get_tolerance(out, numeric_eps, default_numeric_eps())
+    if dtype != _onp.float64 and eps < 1e-5:
+        raise MXNetValueError(f"check_numeric_gradient: numeric_eps {eps} is too small for {_onp.dtype(dtype).name}")
+    initial = {k: _rnd.normal(0, 0.01, size=ex.values[k].shape) for k in grad_req}
+    _, grads = ex.backward(grad_req, initial, [_nd.array(proj, ctx=ex.device, dtype=dtype)])
+
+    def loss():
+        o = ex.forward(ex.arrays(), use_forward_train)[0].asnumpy()
+        return float((o.astype(_onp.float64) * proj).sum())
+
+    for name, req in grad_req.items():
+        if req == "null":
+            if name in grads:
+                raise AssertionError(f"grad_req 'null' for {name!r} and yet a gradient")
+            continue
+        flat = ex.values[name].reshape(-1)
+        numeric = _onp.zeros(flat.shape)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + eps / 2
+            up = loss()
+            flat[i] = old - eps / 2
+            numeric[i] = (up - loss()) / eps
+            flat[i] = old
+        got = grads[name].asnumpy()
+        if req == "add":
+            got = got - initial[name].astype(got.dtype)
+        assert_almost_equal(numeric.reshape(got.shape), got, rtol, atol, (f"NUMERICAL_{name}", f"BACKWARD_{name}"))

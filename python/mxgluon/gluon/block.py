@@ -1,5 +1,7 @@
 """Block, HybridBlock and SymbolBlock: the base classes of layers and models."""
 import ast as _ast
+import json
+import os
 import re
 import threading
 import warnings
@@ -222,6 +224,85 @@ class Block:
                 name_of.setdefault(id(p), (k, p))
             params = dict(name_of.values())
         save_arrays(filename, {k: p._reduce() for k, p in params.items()}, format=format)
+
+    def save(self, prefix):
+        """MXNet 2.x's ``Block.save``: ``PREFIX-model.json`` holds the structure, each Block keyed by
+        its lower-case class name and its index in a depth-first walk (``hybridsequential0`` holding
+        ``conv2d1``, ...) with its Parameters' uuids; a hybridized Block that has run adds
+        ``in_format``, ``out_format``, ``inputs`` and ``symbol`` (its graph, variables named
+        ``UUID_NAME`` as 2.x names them). ``PREFIX-model.params`` holds the Parameters by structural
+        name (MXNet 2.0.0b1 wrote ``MyModel-model.params`` whatever the prefix). Both files are
+        written atomically, and nothing is written when the structure cannot be saved."""
+        from ..serialization import write_atomic
+        model = {}
+        self._save_structure(model, 0)
+        text = json.dumps(model)
+        self.save_parameters(f"{prefix}-model.params")
+        write_atomic(f"{prefix}-model.json", text)
+
+    def _save_structure(self, structure, index):
+        mdl = structure[f"{type(self).__name__.lower()}{index}"] = {}
+        self._save_graph(mdl)
+        mdl["params"] = {k: p._uuid for k, p in self._reg_params.items()}
+        index += 1
+        for child in self._children.values():
+            index = child._save_structure(mdl, index)
+        return index
+
+    def _save_graph(self, mdl):
+        """HybridBlocks record their traced graph in ``mdl``."""
+
+    def load(self, prefix):
+        """Load what ``save`` wrote (ours, MXNet 2.0.0b1's, whose parameters are in the
+        ``MyModel-model.params`` beside the JSON or in the current directory, or MXNet 1.9.1's) into
+        this model, built by the same code: the structure must match Block for Block. The saved
+        Parameter uuids are restored and a Block saved hybridized is hybridized (its graph is traced
+        again from the same code on the first call)."""
+        path = f"{prefix}-model.json"
+        try:
+            with open(path) as f:
+                model = json.load(f)
+        except OSError as e:
+            raise MXNetValueError(f"Block.load: cannot read '{path}': {e.strerror}") from None
+        except ValueError as e:
+            raise MXNetValueError(f"Block.load: '{path}' is not JSON: {e}") from None
+        if not isinstance(model, dict):
+            raise MXNetValueError(f"Block.load: '{path}' is not a saved model (a JSON object)")
+        self._load_structure(model, 0, path, "")
+        params = f"{prefix}-model.params"
+        if not os.path.exists(params):
+            beside = os.path.join(os.path.dirname(os.fspath(prefix)), "MyModel-model.params")
+            found = [f for f in (beside, "MyModel-model.params") if os.path.exists(f)]
+            if not found:
+                raise MXNetValueError(f"Block.load: '{params}' not found (nor MXNet 2.0.0b1's MyModel-model.params)")
+            params = found[0]
+        self.load_parameters(params)
+
+    def _load_structure(self, structure, index, path, where):
+        key = f"{type(self).__name__.lower()}{index}"
+        where = f"{where}/{key}" if where else key
+        if not isinstance(structure.get(key), dict):
+            saved = [k for k, v in structure.items() if isinstance(v, dict) and k not in ("params", "children")]
+            raise MXNetValueError(f"Block.load: '{path}' does not match this model: expected {where} "
+                                  f"({type(self).__name__}), the file has {saved or 'nothing'} there")
+        mdl = structure[key]
+        saved = [k for k, v in mdl.items() if isinstance(v, dict) and k not in ("params", "children")]
+        if len(saved) != len(self._children):
+            raise MXNetValueError(f"Block.load: '{path}' does not match this model: {where} has "
+                                  f"{len(self._children)} children, the file {len(saved)} ({', '.join(saved)})")
+        for name, uuid in mdl.get("params", {}).items():
+            if name not in self._reg_params:
+                raise MXNetValueError(f"Block.load: '{path}' does not match this model: {where} has no "
+                                      f"Parameter '{name}' (it has {list(self._reg_params)})")
+            self._reg_params[name]._uuid = uuid
+        self._load_graph(mdl)
+        index += 1
+        for child in self._children.values():
+            index = child._load_structure(mdl, index, path, where)
+        return index
+
+    def _load_graph(self, mdl):
+        """HybridBlocks saved hybridized become hybridized."""
 
     def load_parameters(self, filename, device=None, allow_missing=False, ignore_extra=False,
                         cast_dtype=False, dtype_source="current", ctx=None):
@@ -489,7 +570,7 @@ class HybridBlock(Block):
             raise
         by_name = dict(params.items())
         entry = _Graph(graph, [by_name[n] for n in graph.arguments()[len(arrays):]],
-                       [type(o) for o in outs], out_fmt, names)
+                       [type(o) for o in outs], out_fmt, names, key[0])
         self._cached.put(key, entry)
         return out
 
@@ -538,6 +619,28 @@ class HybridBlock(Block):
         save_arrays(param_file, {("aux:" if k in aux else "arg:") + k: p._reduce() for k, p in params.items()})
         return sym_file, param_file
 
+    def _save_graph(self, mdl):
+        entry = self._cached.last() if self._active else None
+        if entry is not None:
+            args_fmt, kwargs_fmt = entry.in_fmt[1]
+            if kwargs_fmt[1]:
+                raise MXNetValueError(f"{type(self).__name__}.save: the graph was traced with keyword arguments, "
+                                      "which MXNet's in_format cannot describe")
+            sym = _symbol()
+            mdl["in_format"] = _mxnet_format(args_fmt)
+            mdl["out_format"] = _mxnet_format(entry.out_fmt)
+            mdl["inputs"] = [sym.var(n).tojson() for n in entry.input_names]
+            graph, _ = self.export(None)
+            names = {k: p._uuid.replace("-", "_") + "_" + k.rsplit(".", 1)[-1]
+                     for k, p in zip(graph.list_inputs()[len(entry.input_names):], entry.params)}
+            mdl["symbol"] = graph._renamed(names).tojson()
+        mdl["hybridized"] = entry is not None
+
+    def _load_graph(self, mdl):
+        if mdl.get("hybridized"):
+            object.__setattr__(self, "_active", True)
+            self._cached.clear()
+
     def infer_shape(self, *args, **kwargs):
         """Fill in the unknown dimensions of this Block's Parameters from the inputs."""
         unknown = [f"{k} {p.shape}" for k, p in self._reg_params.items() if not shape_is_known(p.shape)]
@@ -567,12 +670,12 @@ class HybridBlock(Block):
 
 class _Graph:
     """A traced graph and what running it needs: the Parameters bound after the inputs, the
-    output classes and nesting, the input variable names."""
-    __slots__ = ("graph", "params", "out_classes", "out_fmt", "input_names")
+    output classes and nesting, the input variable names and nesting."""
+    __slots__ = ("graph", "params", "out_classes", "out_fmt", "input_names", "in_fmt")
 
-    def __init__(self, graph, params, out_classes, out_fmt, input_names):
+    def __init__(self, graph, params, out_classes, out_fmt, input_names, in_fmt):
         self.graph, self.params, self.out_classes = graph, params, out_classes
-        self.out_fmt, self.input_names = out_fmt, input_names
+        self.out_fmt, self.input_names, self.in_fmt = out_fmt, input_names, in_fmt
 
 
 class _GraphCache:
@@ -638,6 +741,19 @@ def _unflatten(arrays, fmt):
             return {k: build(i) for k, i in items}
         return kind(build(i) for i in items)
     return build(fmt)
+
+
+def _mxnet_format(fmt):
+    """MXNet's spelling of a ``_flatten`` description: 0 an array, -1 None, a list for a list/tuple."""
+    if fmt is _ARRAY:
+        return 0
+    kind, items = fmt
+    if kind in (list, tuple):
+        return [_mxnet_format(i) for i in items]
+    if kind == "value" and items is None:
+        return -1
+    raise MXNetValueError(f"save: an input or output {items!r} of the traced graph has no MXNet format "
+                          "(arrays, None and lists of them)")
 
 
 def _leaves(x):
@@ -740,5 +856,6 @@ class SymbolBlock(HybridBlock):
     def infer_shape(self, *args):
         missing = [k for k, p in self._reg_params.items() if not shape_is_known(p.shape)]
         raise DeferredInitializationError(
-            f"SymbolBlock: the shapes of {missing} are unknown (the symbol gives no __shape__): "
-            "load them with load_parameters first")
+            f"SymbolBlock: the shapes of {missing} are unknown (the symbol gives no __shape__): give them "
+            "with mx.sym.var(NAME, shape=...) or load the parameters first (mxgluon does not infer "
+            "parameter shapes from the inputs yet)")

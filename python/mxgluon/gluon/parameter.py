@@ -323,9 +323,11 @@ class Parameter:
                 self._init_grad()
 
     def var(self):
-        """The symbol variable of this Parameter, for the Symbol API."""
-        raise MXNetError(f"Parameter '{self.name}'.var(): the Symbol API is not available yet in mxgluon "
-                         "(it comes with hybridize and export)")
+        """The symbol variable of this Parameter (``mx.sym.var`` with its MXNet 1.x name, such as
+        ``dense0_weight``, where it has one, its shape, dtype, multipliers and initializer)."""
+        from .. import symbol
+        return symbol.var(self._legacy_name or self.name, shape=self.shape, dtype=self.dtype, lr_mult=self.lr_mult,
+                          wd_mult=self.wd_mult, init=self.init)
 
     def row_sparse_data(self, row_id):
         raise MXNetValueError(f"Parameter '{self.name}': row_sparse storage is not supported by mxgluon")

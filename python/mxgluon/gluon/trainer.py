@@ -1,6 +1,4 @@
 """The Trainer: applies an optimizer to a set of Parameters."""
-import os
-
 from .. import optimizer as opt
 from ..base import MXNetValueError
 from .parameter import Parameter
@@ -132,16 +130,8 @@ class Trainer:
     def save_states(self, fname):
         """Save the optimizer and its states (mxgluon's format: a pickle of NumPy arrays, see
         ``mx.optimizer.Updater.get_states``). The write is atomic."""
-        tmp = f"{fname}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(self._updaters[0].get_states(dump_optimizer=True))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, fname)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        from ..serialization import write_atomic
+        write_atomic(fname, self._updaters[0].get_states(dump_optimizer=True))
 
     def load_states(self, fname):
         """Load what ``save_states`` wrote (optimizer included)."""
