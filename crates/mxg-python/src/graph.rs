@@ -2,7 +2,7 @@
 //! export and SymbolBlock.
 use crate::errors::guard;
 use crate::{parse_dtype, wrap, PyTensor};
-use mxg_core::graph::{json, trace, Entry, Graph, Node};
+use mxg_core::graph::{json, trace, Entry, Graph, Kind, Node};
 use mxg_core::ops::Meta;
 use mxg_core::Tensor;
 use pyo3::prelude::*;
@@ -79,6 +79,17 @@ impl PyGraph {
         g.variables()
             .into_iter()
             .map(|i| (g.nodes[i].name.clone(), g.nodes[i].extra.clone()))
+            .collect()
+    }
+    /// The constants a trace captured, by node name (export saves them with the parameters).
+    fn constants(&self) -> Vec<(String, PyTensor)> {
+        self.g
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                Kind::Const(t) => Some((n.name.clone(), wrap(t.clone()))),
+                _ => None,
+            })
             .collect()
     }
     /// The node of each output.

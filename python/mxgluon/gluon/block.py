@@ -605,18 +605,22 @@ class HybridBlock(Block):
     def export(self, path, epoch=0, remove_amp_cast=True):
         """Write ``path-symbol.json`` (MXNet 1.x op names, which MXNet 1.9.1 and 2.x load) and
         ``path-EPOCH.params`` (``arg:``/``aux:`` names) from the last traced call; returns the two
-        file names. With ``path=None``, returns ``(Symbol, {name: array})`` instead."""
+        file names. With ``path=None``, returns ``(Symbol, {name: array})`` instead. Arrays the
+        forward made (constants of the graph, such as zero begin states) are saved with the
+        parameters, as variables of their own."""
         entry = self._last_graph("export")
         n_in = len(entry.input_names)
         params = dict(zip(entry.graph.arguments()[n_in:], entry.params))
         sym = _symbol().Symbol(entry.graph, var_attrs={k: _var_attrs(p) for k, p in params.items()})
+        arrays = {k: p._reduce() for k, p in params.items()}
+        arrays.update((k, _wrap(t, _ndarray)) for k, t in entry.graph.constants())
         if path is None:
-            return sym, {k: p._reduce() for k, p in params.items()}
+            return sym, arrays
         from ..serialization import save_arrays
         aux = set(entry.graph.aux())
         sym_file, param_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
         sym.save(sym_file)
-        save_arrays(param_file, {("aux:" if k in aux else "arg:") + k: p._reduce() for k, p in params.items()})
+        save_arrays(param_file, {("aux:" if k in aux else "arg:") + k: v for k, v in arrays.items()})
         return sym_file, param_file
 
     def _save_graph(self, mdl):

@@ -17,6 +17,9 @@ fn bad(msg: impl std::fmt::Display) -> Error {
 /// plus an `Activation` node.
 const FUSED_ACT: [&str; 4] = ["FullyConnected", "Convolution", "Deconvolution", "BatchNorm"];
 
+/// Ops whose MXNet form requires the number of its (variadic) inputs as `num_args`.
+const NUM_ARGS: [&str; 6] = ["Concat", "concat", "stack", "_npi_stack", "add_n", "ElementWiseSum"];
+
 fn strings(pairs: Vec<(String, String)>) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
 }
@@ -54,6 +57,9 @@ pub fn to_json(g: &Graph, var_attrs: &dyn Fn(&str) -> Vec<(String, String)>) -> 
             Kind::Op(op) => {
                 let mut attrs = op.attrs().to_mxnet_strings();
                 attrs.extend(n.extra.iter().cloned());
+                if NUM_ARGS.contains(&op.mxnet_name()) && !attrs.iter().any(|(k, _)| k == "num_args") {
+                    attrs.push(("num_args".into(), n.inputs.len().to_string()));
+                }
                 let act = if FUSED_ACT.contains(&op.mxnet_name()) {
                     let i = attrs.iter().position(|(k, _)| k == "act_type");
                     i.map(|i| attrs.remove(i).1)
