@@ -296,3 +296,24 @@ def test_every_real_layer_export_imports_with_its_parameters(name):
                                       os.path.join(DATA, "ops", f"{name}-0000.params"))
     sym = mx.sym.load(os.path.join(DATA, "ops", f"{name}-symbol.json"))
     assert sorted(block.collect_params()) == sorted(n for n in sym.list_inputs() if n != "data")
+
+
+def test_calling_a_traced_block_on_a_symbol_gives_its_graph_for_feature_extraction():
+    net = mlp()
+    net.initialize()
+    net.hybridize()
+    x = mx.np.array(onp.random.RandomState(4).uniform(size=(3, 12)).astype("float32"))
+    want = net(x).asnumpy()
+    inputs = mx.sym.var("data")
+    out = net(inputs)
+    assert isinstance(out, mx.sym.Symbol) and out.list_arguments()[0] == "data"
+    internals = out.get_internals()
+    first = internals["fullyconnected0_output"]  # the first Dense with its relu fused
+    feat = gluon.SymbolBlock([first, out], inputs, params=net.collect_params())
+    h, y = feat(x)
+    onp.testing.assert_array_equal(y.asnumpy(), want)
+    w, b = net[0].weight.data().asnumpy(), net[0].bias.data().asnumpy()
+    onp.testing.assert_allclose(h.asnumpy(), onp.maximum(x.asnumpy() @ w.T + b, 0), rtol=1e-5, atol=1e-6)
+    fresh = mlp()
+    with pytest.raises(MXNetError, match="run a forward pass first"):
+        fresh(mx.sym.var("data"))
