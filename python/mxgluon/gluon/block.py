@@ -538,7 +538,7 @@ class HybridBlock(Block):
         entry = self._cached.get(key)
         if entry is None:
             return self._trace(key, arrays, device, args, kwargs)
-        ins = [a._t for a in arrays] + [p.data(device)._t for p in entry.params]
+        ins = [a._t for a in arrays] + _tensors_on(entry.params, arrays[0]._t.device, device)
         if self._op_hooks:
             outs = entry.graph.run_observed(ins, self._observer(), any(m for _, m in self._op_hooks))
         else:
@@ -709,6 +709,19 @@ class _GraphCache:
 
     def __len__(self):
         return len(self._d)
+
+
+def _tensors_on(params, pair, device):
+    """The core tensors of ``params`` on ``device`` (``pair`` its core spelling); a Parameter with
+    one copy, on that device, is the fast path of every hybridized call."""
+    out = []
+    for p in params:
+        d = p._data
+        if d is not None and len(d) == 1 and d[0]._t.device == pair:
+            out.append(d[0]._t)
+        else:
+            out.append(p.data(device)._t)
+    return out
 
 
 def _flatten(x):
