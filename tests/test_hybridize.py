@@ -317,3 +317,44 @@ def test_calling_a_traced_block_on_a_symbol_gives_its_graph_for_feature_extracti
     fresh = mlp()
     with pytest.raises(MXNetError, match="run a forward pass first"):
         fresh(mx.sym.var("data"))
+
+
+class Slices(nn.HybridBlock):
+    def forward(self, x):
+        return x[:, 1:3] * 2 + x[:, -1:], x[::2]
+
+
+class IntIndex(nn.HybridBlock):
+    def forward(self, x):
+        return x[0]
+
+
+def test_slicing_exports_as_mxnet_slice_and_integer_indexing_is_refused(tmp_path):
+    b = Slices()
+    b.hybridize()
+    x = mx.np.array(onp.arange(24.0).reshape(4, 6))
+    want = [o.asnumpy() for o in b(x)]
+    a = x.asnumpy()
+    onp.testing.assert_array_equal(want[0], a[:, 1:3] * 2 + a[:, -1:])
+    onp.testing.assert_array_equal(want[1], a[::2])
+    sym_file, param_file = b.export(str(tmp_path / "s"))
+    doc = json.load(open(sym_file))
+    slices = [n["attrs"] for n in doc["nodes"] if n["op"] == "slice"]
+    assert {"begin": "(None, 1)", "end": "(None, 3)", "step": "(None, None)"} in slices
+    assert {"begin": "(None, -1)", "end": "(None, None)", "step": "(None, None)"} in slices
+    assert {"begin": "(None,)", "end": "(None,)", "step": "(2,)"} in slices
+    back = gluon.SymbolBlock.imports(sym_file, ["data"], param_file)
+    for got, w in zip(back(x), want):
+        onp.testing.assert_array_equal(got.asnumpy(), w)
+    i = IntIndex()
+    i.hybridize()
+    i(x)
+    with pytest.raises(MXNetError, match="node slice0 .*integers, None or"):
+        i.export(str(tmp_path / "i"))
+
+
+def test_mx_sym_knows_the_registered_ops():
+    assert "FullyConnected" in mx._core.op_names() and "slice" in mx._core.op_names()
+    assert callable(mx.sym.FullyConnected) and callable(mx.sym._npi_add)
+    with pytest.raises(AttributeError):
+        mx.sym.NoSuchOperator

@@ -5,7 +5,11 @@ import subprocess
 import sys
 import textwrap
 
-SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "python"))
+import mxgluon
+
+# The fresh interpreter imports the mxgluon this one tests (the source tree with a development
+# build, or the installed wheel).
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(mxgluon.__file__)))
 
 
 def run(code):

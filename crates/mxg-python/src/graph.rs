@@ -240,6 +240,14 @@ pub fn dtype_of_mxnet_flag(flag: i32) -> PyResult<&'static str> {
         })
 }
 
+/// The names of every registered op, sorted.
+#[pyfunction]
+pub fn op_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = mxg_core::ops::registry().keys().copied().collect();
+    v.sort_unstable();
+    v
+}
+
 #[pyfunction]
 pub fn trace_active() -> bool {
     trace::active()

@@ -527,6 +527,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(graph::trace_finish, m)?)?;
     m.add_function(wrap_pyfunction!(graph::trace_abort, m)?)?;
     m.add_function(wrap_pyfunction!(graph::trace_active, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::op_names, m)?)?;
     m.add_function(wrap_pyfunction!(graph::mxnet_type_flag, m)?)?;
     m.add_function(wrap_pyfunction!(graph::dtype_of_mxnet_flag, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

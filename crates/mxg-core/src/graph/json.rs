@@ -55,6 +55,8 @@ pub fn to_json(g: &Graph, var_attrs: &dyn Fn(&str) -> Vec<(String, String)>) -> 
                 row_ptr.push(row_ptr.last().unwrap() + 1);
             }
             Kind::Op(op) => {
+                op.export_check()
+                    .map_err(|e| e.within(&format!("node {} ({})", n.name, op.mxnet_name())))?;
                 let mut attrs = op.attrs().to_mxnet_strings();
                 attrs.extend(n.extra.iter().cloned());
                 if NUM_ARGS.contains(&op.mxnet_name()) && !attrs.iter().any(|(k, _)| k == "num_args") {

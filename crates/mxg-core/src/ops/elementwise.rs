@@ -882,7 +882,8 @@ impl Op for Where {
     }
     fn backward(&self, ctx: &Ctx, g: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let g = g[0].clone().expect("single output");
-        let mask = ctx.input(0).cast(g.dtype())?;
+        // A numeric condition selects where it is non-zero: the mask is that, not its value.
+        let mask = ctx.input(0).cast(DType::Bool)?.cast(g.dtype())?;
         let ga = g.mul(&mask)?;
         let gb = g.mul(&mask.scalar_op(Bin::Sub, 1.0, true)?)?;
         Ok(vec![
@@ -1080,6 +1081,7 @@ pub fn register(r: &mut Registry) {
     r.insert("_lesser_equal_scalar", |a| scalar(a, Bin::Le, false));
     r.insert("_greater_scalar", |a| scalar(a, Bin::Gt, false));
     r.insert("_greater_equal_scalar", |a| scalar(a, Bin::Ge, false));
+    r.insert("_power", |_| Ok(Arc::new(Binary(Bin::Pow))));
     r.insert("elemwise_add", |_| Ok(Arc::new(Binary(Bin::Add))));
     r.insert("elemwise_sub", |_| Ok(Arc::new(Binary(Bin::Sub))));
     r.insert("elemwise_mul", |_| Ok(Arc::new(Binary(Bin::Mul))));

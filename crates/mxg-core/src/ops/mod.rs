@@ -78,6 +78,11 @@ pub trait Op: Send + Sync + 'static {
     fn fresh(&self) -> Option<Arc<dyn Op>> {
         None
     }
+    /// Why the op cannot be written as an MXNet 1.x node, when it cannot; export then fails
+    /// naming it.
+    fn export_check(&self) -> Result<()> {
+        Ok(())
+    }
     /// The inputs the op updates in place: MXNet's auxiliary states (BatchNorm's running
     /// statistics).
     fn aux_inputs(&self) -> &'static [usize] {

@@ -448,7 +448,40 @@ fn npx_as_legacy(spec: &[i64]) -> Option<Vec<i64>> {
         .collect()
 }
 
+/// MXNet's `slice(begin, end, step)` spelling of an index of slices only (None where open).
+fn slice_attrs(items: &[IndexItem]) -> Attrs {
+    let tuple = |f: &dyn Fn(&IndexItem) -> Option<i64>| {
+        let v: Vec<String> = items
+            .iter()
+            .map(|i| f(i).map_or("None".into(), |x| x.to_string()))
+            .collect();
+        Attr::Str(format!("({}{})", v.join(", "), if v.len() == 1 { "," } else { "" }))
+    };
+    let part = |k: usize| {
+        move |i: &IndexItem| match i {
+            IndexItem::Slice(a, b, c) => [*a, *b, *c][k],
+            _ => None,
+        }
+    };
+    Attrs::new()
+        .with("begin", tuple(&part(0)))
+        .with("end", tuple(&part(1)))
+        .with("step", tuple(&part(2)))
+}
+
 impl Op for ViewOp {
+    fn export_check(&self) -> Result<()> {
+        match &self.0 {
+            View::Index(items) if !items.iter().all(|i| matches!(i, IndexItem::Slice(..))) => {
+                Err(Error::Unsupported(
+                    "indexing with integers, None or ... has no single MXNet 1.x operator: in a \
+                     Block to export, index with slices (x[:, 1:2]) and reshape"
+                        .into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
     fn name(&self) -> &'static str {
         self.0.name()
     }
@@ -492,7 +525,7 @@ impl Op for ViewOp {
                 Attrs::new().with("axis", a.as_ref().map_or(Attr::None, |a| ints(a)))
             }
             View::Flip(a) => Attrs::new().with("axis", ints(a)),
-            View::Index(_) => Attrs::new(),
+            View::Index(items) => slice_attrs(items),
         }
     }
     fn infer(&self, i: &[Meta]) -> Result<Vec<Meta>> {
@@ -654,6 +687,21 @@ pub fn register(r: &mut Registry) {
         reshape(a, ReshapeMode::Npx, "npx.reshape")
     });
     r.insert("Reshape", |a| reshape(a, ReshapeMode::Legacy, "Reshape"));
+    r.insert("slice", |a| {
+        let op = "slice";
+        let begin = a.ints(op, "begin", &[])?;
+        let end = a.ints(op, "end", &[])?;
+        let step = a.ints(op, "step", &[])?;
+        if end.len() != begin.len() || (!step.is_empty() && step.len() != begin.len()) {
+            return Err(Error::value(op, format!("begin {begin:?}, end {end:?} and step {step:?} differ in length")));
+        }
+        // opt_ints reads "None" as i64::MIN.
+        let some = |v: Option<&i64>| v.copied().filter(|&x| x != i64::MIN);
+        let items = (0..begin.len())
+            .map(|k| IndexItem::Slice(some(begin.get(k)), some(end.get(k)), some(step.get(k))))
+            .collect();
+        Ok(Arc::new(ViewOp(View::Index(items))))
+    });
     // MXNet's Flatten: (d1, d2 * ... * dk), written back as Reshape(0, -1).
     for n in ["Flatten", "flatten", "_npx_batch_flatten"] {
         r.insert(n, |_| {
