@@ -10,9 +10,7 @@ use mxg_core::{io, DType, Device, Result, Tensor};
 use std::process::exit;
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: infer SYMBOL.json PARAMS [--shape D0,D1,... | --input X.npy] [--threads N]"
-    );
+    eprintln!("usage: infer SYMBOL.json PARAMS [--shape D0,D1,... | --input X.npy] [--threads N]");
     exit(2)
 }
 
@@ -34,7 +32,8 @@ fn run() -> Result<()> {
         let v = rest.next().unwrap_or_else(|| usage());
         match a.as_str() {
             "--shape" => {
-                let dims: std::result::Result<Vec<usize>, _> = v.split(',').map(str::parse).collect();
+                let dims: std::result::Result<Vec<usize>, _> =
+                    v.split(',').map(str::parse).collect();
                 shape = Some(dims.unwrap_or_else(|_| usage()));
             }
             "--input" => input = Some(v.clone()),
@@ -45,7 +44,11 @@ fn run() -> Result<()> {
     let model = Model::load(&args[0], &args[1])?;
     let names = model.input_names().to_vec();
     if names.len() != 1 {
-        eprintln!("infer: the model takes {} inputs ({}); this example feeds one", names.len(), names.join(", "));
+        eprintln!(
+            "infer: the model takes {} inputs ({}); this example feeds one",
+            names.len(),
+            names.join(", ")
+        );
         exit(2);
     }
     let x = match (input, shape) {
@@ -58,14 +61,28 @@ fn run() -> Result<()> {
     };
     let start = std::time::Instant::now();
     let outs = std::thread::scope(|s| {
-        let runs: Vec<_> = (0..threads).map(|_| s.spawn(|| model.run(&[x.clone()]))).collect();
-        runs.into_iter().map(|r| r.join().expect("a run panicked")).collect::<Result<Vec<_>>>()
+        let runs: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| model.run(&[x.clone()])))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a run panicked"))
+            .collect::<Result<Vec<_>>>()
     })?;
-    println!("{} run(s) on {} thread(s) in {:.2} ms", threads, threads, start.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "{} run(s) on {} thread(s) in {:.2} ms",
+        threads,
+        threads,
+        start.elapsed().as_secs_f64() * 1e3
+    );
     for (name, t) in model.output_names().iter().zip(&outs[0]) {
         let v = t.to_f64_vec()?;
         let head: Vec<String> = v.iter().take(8).map(|x| format!("{x:.6}")).collect();
-        println!("{name} {:?}: [{}{}]", t.shape().as_slice(), head.join(", "), if v.len() > 8 { ", ..." } else { "" });
+        println!(
+            "{name} {:?}: [{}{}]",
+            t.shape().as_slice(),
+            head.join(", "),
+            if v.len() > 8 { ", ..." } else { "" }
+        );
     }
     Ok(())
 }

@@ -133,7 +133,9 @@ impl PyGraph {
     /// The variables some op updates in place (BatchNorm's running statistics).
     fn aux(&self) -> Vec<String> {
         let aux = self.g.aux_variables();
-        aux.into_iter().map(|i| self.g.nodes[i].name.clone()).collect()
+        aux.into_iter()
+            .map(|i| self.g.nodes[i].name.clone())
+            .collect()
     }
     fn outputs(&self) -> Vec<String> {
         self.g.output_names()
@@ -236,7 +238,10 @@ pub fn dtype_of_mxnet_flag(flag: i32) -> PyResult<&'static str> {
     mxg_core::DType::from_mxnet_flag(flag)
         .map(|d| d.name())
         .ok_or_else(|| {
-            crate::errors::to_py(mxg_core::Error::dtype("symbol", format!("unknown MXNet type flag {flag}")))
+            crate::errors::to_py(mxg_core::Error::dtype(
+                "symbol",
+                format!("unknown MXNet type flag {flag}"),
+            ))
         })
 }
 

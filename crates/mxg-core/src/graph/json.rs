@@ -15,13 +15,28 @@ fn bad(msg: impl std::fmt::Display) -> Error {
 
 /// Ops that carry our fused `act_type`, which MXNet's op of that name lacks: written as the op
 /// plus an `Activation` node.
-const FUSED_ACT: [&str; 4] = ["FullyConnected", "Convolution", "Deconvolution", "BatchNorm"];
+const FUSED_ACT: [&str; 4] = [
+    "FullyConnected",
+    "Convolution",
+    "Deconvolution",
+    "BatchNorm",
+];
 
 /// Ops whose MXNet form requires the number of its (variadic) inputs as `num_args`.
-const NUM_ARGS: [&str; 6] = ["Concat", "concat", "stack", "_npi_stack", "add_n", "ElementWiseSum"];
+const NUM_ARGS: [&str; 6] = [
+    "Concat",
+    "concat",
+    "stack",
+    "_npi_stack",
+    "add_n",
+    "ElementWiseSum",
+];
 
 fn strings(pairs: Vec<(String, String)>) -> Map<String, Value> {
-    pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
 }
 
 fn node_json(op: &str, name: &str, attrs: Map<String, Value>, inputs: Vec<Value>) -> Value {
@@ -59,7 +74,9 @@ pub fn to_json(g: &Graph, var_attrs: &dyn Fn(&str) -> Vec<(String, String)>) -> 
                     .map_err(|e| e.within(&format!("node {} ({})", n.name, op.mxnet_name())))?;
                 let mut attrs = op.attrs().to_mxnet_strings();
                 attrs.extend(n.extra.iter().cloned());
-                if NUM_ARGS.contains(&op.mxnet_name()) && !attrs.iter().any(|(k, _)| k == "num_args") {
+                if NUM_ARGS.contains(&op.mxnet_name())
+                    && !attrs.iter().any(|(k, _)| k == "num_args")
+                {
                     attrs.push(("num_args".into(), n.inputs.len().to_string()));
                 }
                 let act = if FUSED_ACT.contains(&op.mxnet_name()) {
@@ -73,7 +90,12 @@ pub fn to_json(g: &Graph, var_attrs: &dyn Fn(&str) -> Vec<(String, String)>) -> 
                 if let Some(act) = act {
                     let src = json!([nodes.len() - 1, 0, 0]);
                     let attrs = strings(vec![("act_type".into(), act.clone())]);
-                    nodes.push(node_json("Activation", &format!("{}_{act}", n.name), attrs, vec![src]));
+                    nodes.push(node_json(
+                        "Activation",
+                        &format!("{}_{act}", n.name),
+                        attrs,
+                        vec![src],
+                    ));
                     row_ptr.push(row_ptr.last().unwrap() + 1);
                 }
             }
@@ -102,7 +124,11 @@ fn entry_of(v: &Value, what: &str) -> Result<Entry> {
     let a = v
         .as_array()
         .filter(|a| a.len() == 2 || a.len() == 3)
-        .ok_or_else(|| bad(format!("{what}: an entry must be [node, output(, version)], got {v}")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "{what}: an entry must be [node, output(, version)], got {v}"
+            ))
+        })?;
     let num = |x: &Value| {
         x.as_u64()
             .map(|u| u as usize)
@@ -193,7 +219,11 @@ pub fn from_json(text: &str) -> Result<Graph> {
             .get_mut(e.node)
             .ok_or_else(|| bad(format!("an entry names node {} of {}", e.node, nodes.len())))?;
         if matches!(n.kind, Kind::Var) && e.index > 0 {
-            return Err(bad(format!("variable {} has one output, not {}", n.name, e.index + 1)));
+            return Err(bad(format!(
+                "variable {} has one output, not {}",
+                n.name,
+                e.index + 1
+            )));
         }
         n.num_outputs = n.num_outputs.max(e.index + 1);
     }

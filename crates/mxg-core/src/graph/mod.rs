@@ -321,7 +321,9 @@ impl Graph {
             extra: Vec::new(),
         });
         let node = g.nodes.len() - 1;
-        g.outputs = (0..num_outputs).map(|index| Entry { node, index }).collect();
+        g.outputs = (0..num_outputs)
+            .map(|index| Entry { node, index })
+            .collect();
         Ok(g)
     }
 
@@ -374,7 +376,10 @@ impl Graph {
             if readers[src.node] != 1 || self.nodes[src.node].num_outputs != 1 {
                 continue;
             }
-            let Some(fused) = self.nodes[src.node].op().and_then(|op| op.with_activation(act)) else {
+            let Some(fused) = self.nodes[src.node]
+                .op()
+                .and_then(|op| op.with_activation(act))
+            else {
                 continue;
             };
             // The fused op takes the producer's inputs and replaces the activation node; the

@@ -20,11 +20,13 @@ impl Model {
         let (symbol, params) = (symbol.as_ref(), params.as_ref());
         let text = std::fs::read_to_string(symbol)
             .map_err(|e| Error::Io(format!("{}: cannot read: {e}", symbol.display())))?;
-        let graph = json::from_json(&text)
-            .map_err(|e| e.within(&symbol.display().to_string()))?;
+        let graph = json::from_json(&text).map_err(|e| e.within(&symbol.display().to_string()))?;
         let file = io::load(params)?;
         let names = file.names.ok_or_else(|| {
-            Error::Io(format!("{}: holds an unnamed list of arrays, not parameters", params.display()))
+            Error::Io(format!(
+                "{}: holds an unnamed list of arrays, not parameters",
+                params.display()
+            ))
         })?;
         let values = names
             .into_iter()
@@ -85,7 +87,10 @@ impl Model {
         let args: Vec<Tensor> = self
             .bound
             .iter()
-            .map(|b| b.clone().unwrap_or_else(|| given.next().expect("counted").clone()))
+            .map(|b| {
+                b.clone()
+                    .unwrap_or_else(|| given.next().expect("counted").clone())
+            })
             .collect();
         self.graph.run(&args)
     }

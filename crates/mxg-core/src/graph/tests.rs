@@ -5,12 +5,16 @@ use crate::{io, DType, Result, Tensor};
 use std::path::PathBuf;
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/mxnet").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/mxnet")
+        .join(name)
 }
 
 fn ramp(shape: &[usize], scale: f32) -> Tensor {
     let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * scale).collect();
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) * scale)
+        .collect();
     Tensor::from_vec(v, shape).unwrap()
 }
 
@@ -24,8 +28,16 @@ fn op(name: &str, inputs: &[&Tensor], attrs: &[(&str, Attr)]) -> Tensor {
 
 /// dense(x) -> relu -> + x[:, :4] style chain: FullyConnected, Activation and an add.
 fn mlp(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
-    let h = op("FullyConnected", &[x, w, b], &[("num_hidden", Attr::Int(4))]);
-    let r = op("Activation", &[&h], &[("act_type", Attr::Str("relu".into()))]);
+    let h = op(
+        "FullyConnected",
+        &[x, w, b],
+        &[("num_hidden", Attr::Int(4))],
+    );
+    let r = op(
+        "Activation",
+        &[&h],
+        &[("act_type", Attr::Str("relu".into()))],
+    );
     op("broadcast_add", &[&r, &h], &[])
 }
 
@@ -42,11 +54,24 @@ fn a_trace_runs_again_on_new_inputs_with_the_eager_results() {
     assert!(!trace::active());
     assert_eq!(g.variable_names(), ["data", "w", "b"]);
     let ops: Vec<&str> = g.nodes.iter().map(|n| n.op_name()).collect();
-    assert_eq!(ops, ["null", "null", "null", "FullyConnected", "Activation", "broadcast_add"]);
+    assert_eq!(
+        ops,
+        [
+            "null",
+            "null",
+            "null",
+            "FullyConnected",
+            "Activation",
+            "broadcast_add"
+        ]
+    );
     assert_eq!(g.output_names(), ["broadcast_add0_output"]);
     let x2 = ramp(&[2, 5], -0.3);
     let got = g.run(&[x2.clone(), w.clone(), b.clone()]).unwrap();
-    assert_eq!(got[0].to_f64_vec().unwrap(), mlp(&x2, &w, &b).to_f64_vec().unwrap());
+    assert_eq!(
+        got[0].to_f64_vec().unwrap(),
+        mlp(&x2, &w, &b).to_f64_vec().unwrap()
+    );
     let metas = g
         .infer(&[Meta::of(&x2), Meta::of(&w), Meta::of(&b)])
         .unwrap();
@@ -58,12 +83,28 @@ fn fusion_keeps_an_activation_whose_input_is_read_twice() {
     let (x, w, b) = (ramp(&[3, 5], 0.1), ramp(&[4, 5], 0.2), ramp(&[4], 0.3));
     let mut g = trace_mlp(&x, &w, &b).unwrap();
     g.fuse_activations();
-    assert_eq!(g.nodes.len(), 6, "the FullyConnected output is read by the add too");
+    assert_eq!(
+        g.nodes.len(),
+        6,
+        "the FullyConnected output is read by the add too"
+    );
     // relu(dense(x)) alone fuses into one FullyConnected.
     trace::start(&[("data".into(), x.clone())], &[]).unwrap();
-    let h = op("FullyConnected", &[&x, &w, &b], &[("num_hidden", Attr::Int(4))]);
-    let r = op("Activation", &[&h], &[("act_type", Attr::Str("tanh".into()))]);
-    let mut g = trace::finish(&[r.clone()], &[("w".into(), w.clone()), ("b".into(), b.clone())]).unwrap();
+    let h = op(
+        "FullyConnected",
+        &[&x, &w, &b],
+        &[("num_hidden", Attr::Int(4))],
+    );
+    let r = op(
+        "Activation",
+        &[&h],
+        &[("act_type", Attr::Str("tanh".into()))],
+    );
+    let mut g = trace::finish(
+        &[r.clone()],
+        &[("w".into(), w.clone()), ("b".into(), b.clone())],
+    )
+    .unwrap();
     g.fuse_activations();
     let ops: Vec<&str> = g.nodes.iter().map(|n| n.op_name()).collect();
     assert_eq!(ops, ["null", "null", "null", "FullyConnected"]);
@@ -101,9 +142,16 @@ fn ops_inside_an_op_are_not_traced_and_unknown_arrays_are_constants() {
         })
         .collect();
     assert_eq!(kinds[..2], ["var", "const"]);
-    assert_eq!(kinds.len(), 4, "the unused subtraction is removed: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        4,
+        "the unused subtraction is removed: {kinds:?}"
+    );
     assert_eq!(g.variable_names(), ["data"]);
-    assert_eq!(g.run(&[x]).unwrap()[0].to_f64_vec().unwrap(), z.to_f64_vec().unwrap());
+    assert_eq!(
+        g.run(&[x]).unwrap()[0].to_f64_vec().unwrap(),
+        z.to_f64_vec().unwrap()
+    );
     assert!(trace::finish(&[], &[]).is_err(), "no trace is running");
 }
 
@@ -122,7 +170,11 @@ fn load_params(name: &str) -> std::collections::HashMap<String, Tensor> {
 #[test]
 fn a_real_mxnet_export_runs_and_equals_its_ops_called_eagerly() {
     for (v, prefix) in [("v1", "hybridsequential0_"), ("v2", "")] {
-        let model = Model::load(data(&format!("{v}/net-symbol.json")), data(&format!("{v}/net-0000.params"))).unwrap();
+        let model = Model::load(
+            data(&format!("{v}/net-symbol.json")),
+            data(&format!("{v}/net-0000.params")),
+        )
+        .unwrap();
         assert_eq!(model.input_names(), ["data"]);
         let x = ramp(&[2, 1, 8, 8], 0.25);
         let out = model.run(&[x.clone()]).unwrap();
@@ -145,12 +197,22 @@ fn a_real_mxnet_export_runs_and_equals_its_ops_called_eagerly() {
         let h = op(
             "Convolution",
             &[&x, &cw, &cb],
-            &[("kernel", s("(3, 3)")), ("pad", s("(1, 1)")), ("num_filter", Attr::Int(4))],
+            &[
+                ("kernel", s("(3, 3)")),
+                ("pad", s("(1, 1)")),
+                ("num_filter", Attr::Int(4)),
+            ],
         );
         let bn: Vec<Tensor> = if v == "v1" {
-            ["gamma", "beta", "running_mean", "running_var"].iter().map(|k| get(&format!("batchnorm0_{k}"))).collect()
+            ["gamma", "beta", "running_mean", "running_var"]
+                .iter()
+                .map(|k| get(&format!("batchnorm0_{k}")))
+                .collect()
         } else {
-            ["gamma", "beta", "running_mean", "running_var"].iter().map(|k| get(&format!("1.{k}"))).collect()
+            ["gamma", "beta", "running_mean", "running_var"]
+                .iter()
+                .map(|k| get(&format!("1.{k}")))
+                .collect()
         };
         let h = op(
             "BatchNorm",
@@ -158,15 +220,31 @@ fn a_real_mxnet_export_runs_and_equals_its_ops_called_eagerly() {
             &[("fix_gamma", Attr::Bool(false)), ("eps", Attr::Float(1e-5))],
         );
         let h = op("Activation", &[&h], &[("act_type", s("relu"))]);
-        let h = op("Pooling", &[&h], &[("kernel", s("(2, 2)")), ("stride", s("(2, 2)")), ("pool_type", s("max"))]);
+        let h = op(
+            "Pooling",
+            &[&h],
+            &[
+                ("kernel", s("(2, 2)")),
+                ("stride", s("(2, 2)")),
+                ("pool_type", s("max")),
+            ],
+        );
         let h = op("Flatten", &[&h], &[]);
         let (dw, db) = if v == "v1" {
             (get("dense0_weight"), get("dense0_bias"))
         } else {
             (get("5.weight"), get("5.bias"))
         };
-        let want = op("FullyConnected", &[&h, &dw, &db], &[("num_hidden", Attr::Int(10))]);
-        assert_eq!(out[0].to_f64_vec().unwrap(), want.to_f64_vec().unwrap(), "{v}");
+        let want = op(
+            "FullyConnected",
+            &[&h, &dw, &db],
+            &[("num_hidden", Attr::Int(10))],
+        );
+        assert_eq!(
+            out[0].to_f64_vec().unwrap(),
+            want.to_f64_vec().unwrap(),
+            "{v}"
+        );
     }
 }
 
@@ -179,7 +257,13 @@ fn one_model_runs_from_many_threads_at_once() {
     let want = model.run(&[x.clone()]).unwrap()[0].to_f64_vec().unwrap();
     std::thread::scope(|s| {
         let runs: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| (0..5).map(|_| model.run(&[x.clone()]).unwrap()[0].to_f64_vec().unwrap()).collect::<Vec<_>>()))
+            .map(|_| {
+                s.spawn(|| {
+                    (0..5)
+                        .map(|_| model.run(&[x.clone()]).unwrap()[0].to_f64_vec().unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         for r in runs {
             for got in r.join().unwrap() {
@@ -224,16 +308,20 @@ fn bad_files_and_arguments_are_clear_errors() {
     let forward = r#"{"nodes": [{"op": "relu", "name": "y", "inputs": [[1, 0, 0]]},
         {"op": "null", "name": "x", "inputs": []}], "heads": [[0, 0, 0]]}"#;
     assert!(err(forward).contains("does not come before it"));
-    let g = json::from_json(r#"{"nodes": [{"op": "null", "name": "x", "inputs": []},
-        {"op": "relu", "name": "y", "inputs": [[0, 0]]}], "heads": [[1, 0]]}"#)
+    let g = json::from_json(
+        r#"{"nodes": [{"op": "null", "name": "x", "inputs": []},
+        {"op": "relu", "name": "y", "inputs": [[0, 0]]}], "heads": [[1, 0]]}"#,
+    )
     .unwrap();
     let e = g.run(&[]).err().unwrap().to_string();
     assert!(e.contains("expected 1 arguments (x), got 0"), "{e}");
     let bad = Tensor::from_vec(vec![1f32, 2., 3.], &[3]).unwrap();
     let z = Tensor::zeros(&[2, 2], DType::F32, crate::Device::Cpu(0)).unwrap();
-    let g = json::from_json(r#"{"nodes": [{"op": "null", "name": "a", "inputs": []},
+    let g = json::from_json(
+        r#"{"nodes": [{"op": "null", "name": "a", "inputs": []},
         {"op": "null", "name": "b", "inputs": []},
-        {"op": "dot", "name": "d", "inputs": [[0, 0], [1, 0]]}], "heads": [[2, 0]]}"#)
+        {"op": "dot", "name": "d", "inputs": [[0, 0], [1, 0]]}], "heads": [[2, 0]]}"#,
+    )
     .unwrap();
     let e = g.run(&[bad, z]).err().unwrap().to_string();
     assert!(e.contains("node d (dot)"), "{e}");

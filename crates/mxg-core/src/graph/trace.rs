@@ -145,7 +145,11 @@ pub fn depends_on_inputs(t: &Tensor) -> bool {
 pub fn finish(outputs: &[Tensor], params: &[(String, Tensor)]) -> Result<Graph> {
     let t = TRACER.with(|c| c.borrow_mut().take());
     let num_inputs = t.as_ref().map_or(0, |t| {
-        t.graph.nodes.iter().take_while(|n| matches!(n.kind, Kind::Var)).count()
+        t.graph
+            .nodes
+            .iter()
+            .take_while(|n| matches!(n.kind, Kind::Var))
+            .count()
     });
     ACTIVE.with(|a| a.set(false));
     let mut t = t.ok_or_else(|| Error::Unsupported("no trace is running on this thread".into()))?;

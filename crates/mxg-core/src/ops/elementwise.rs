@@ -1057,9 +1057,26 @@ pub fn register(r: &mut Registry) {
         )*};
     }
     npi_scalar_builders!(
-        add, subtract, multiply, true_divide, floor_divide, mod, power, maximum, minimum,
-        arctan2, hypot, equal, not_equal, less, less_equal, greater, greater_equal,
-        logical_and, logical_or, logical_xor
+        add,
+        subtract,
+        multiply,
+        true_divide,
+        floor_divide,
+        mod,
+        power,
+        maximum,
+        minimum,
+        arctan2,
+        hypot,
+        equal,
+        not_equal,
+        less,
+        less_equal,
+        greater,
+        greater_equal,
+        logical_and,
+        logical_or,
+        logical_xor
     );
     r.insert("multiply_scalar", |a| scalar(a, Bin::Mul, false));
     r.insert("scalar_op", |a| generic_scalar(a, false));

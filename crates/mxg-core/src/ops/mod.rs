@@ -1,8 +1,8 @@
 //! Operators. Each op is defined once: shape and dtype inference, the forward kernel dispatch,
 //! the backward rule, and the MXNet operator name and attributes it exports as. The eager path
 //! (`apply`), autograd, the graph executor and symbol-JSON export all use these definitions.
-use crate::{autograd, graph};
 use crate::layout::Shape;
+use crate::{autograd, graph};
 use crate::{DType, Error, Result, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

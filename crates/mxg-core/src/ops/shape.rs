@@ -1205,7 +1205,10 @@ impl Op for Full {
     }
     fn attrs(&self) -> Attrs {
         let a = Attrs::new()
-            .with("shape", Attr::Ints(self.shape.iter().map(|&d| d as i64).collect()))
+            .with(
+                "shape",
+                Attr::Ints(self.shape.iter().map(|&d| d as i64).collect()),
+            )
             .with("dtype", Attr::Str(self.dtype.name().into()));
         if self.value == 0.0 || self.value == 1.0 {
             a
@@ -1220,7 +1223,12 @@ impl Op for Full {
         Ok(vec![Meta::new(self.shape.clone(), self.dtype)])
     }
     fn forward(&self, _x: &[Tensor]) -> Result<Vec<Tensor>> {
-        Ok(vec![Tensor::full(&self.shape, self.value, self.dtype, crate::Device::Cpu(0))?])
+        Ok(vec![Tensor::full(
+            &self.shape,
+            self.value,
+            self.dtype,
+            crate::Device::Cpu(0),
+        )?])
     }
 }
 
@@ -1490,7 +1498,9 @@ pub fn register(r: &mut Registry) {
         if let Some(d) = shape.iter().find(|&&d| d < 1) {
             return Err(Error::value(
                 op,
-                format!("shape {shape:?} has a dimension {d}: a graph's constant needs its full shape"),
+                format!(
+                    "shape {shape:?} has a dimension {d}: a graph's constant needs its full shape"
+                ),
             ));
         }
         Ok(Arc::new(Full {

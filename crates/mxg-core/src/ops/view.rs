@@ -455,7 +455,11 @@ fn slice_attrs(items: &[IndexItem]) -> Attrs {
             .iter()
             .map(|i| f(i).map_or("None".into(), |x| x.to_string()))
             .collect();
-        Attr::Str(format!("({}{})", v.join(", "), if v.len() == 1 { "," } else { "" }))
+        Attr::Str(format!(
+            "({}{})",
+            v.join(", "),
+            if v.len() == 1 { "," } else { "" }
+        ))
     };
     let part = |k: usize| {
         move |i: &IndexItem| match i {
@@ -693,7 +697,10 @@ pub fn register(r: &mut Registry) {
         let end = a.ints(op, "end", &[])?;
         let step = a.ints(op, "step", &[])?;
         if end.len() != begin.len() || (!step.is_empty() && step.len() != begin.len()) {
-            return Err(Error::value(op, format!("begin {begin:?}, end {end:?} and step {step:?} differ in length")));
+            return Err(Error::value(
+                op,
+                format!("begin {begin:?}, end {end:?} and step {step:?} differ in length"),
+            ));
         }
         // opt_ints reads "None" as i64::MIN.
         let some = |v: Option<&i64>| v.copied().filter(|&x| x != i64::MIN);
