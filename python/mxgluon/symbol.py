@@ -205,6 +205,13 @@ def var(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, ini
     """A variable symbol, with MXNet's node attributes for the given settings."""
     if not isinstance(name, str):
         raise MXNetTypeError(f"var: name must be a str, not {type(name).__name__}")
+    attrs = _var_node_attrs(attr, shape, lr_mult, wd_mult, dtype, init, stype, **kwargs)
+    return Symbol(_core.Graph.variable(name, sorted(attrs.items())))
+
+
+def _var_node_attrs(attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None,
+                    **kwargs):
+    """MXNet's attributes of a variable node (``__shape__``, ``__dtype__``, ...) for these settings."""
     attrs = dict(attr or {})
     if shape is not None:
         attrs["__shape__"] = str(tuple(shape))
@@ -220,7 +227,7 @@ def var(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, ini
         attrs["__storage_type__"] = {"default": "0", "row_sparse": "1", "csr": "2"}[stype]
     for k, v in kwargs.items():
         attrs[f"__{k}__" if not k.startswith("__") else k] = str(v)
-    return Symbol(_core.Graph.variable(name, sorted(attrs.items())))
+    return attrs
 
 
 Variable = var

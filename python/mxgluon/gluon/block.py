@@ -785,12 +785,10 @@ _ARRAY = ("array",)
 
 
 def _var_attrs(p):
-    """The attributes MXNet 1.x writes on a parameter's variable node."""
-    a = {"__shape__": str(tuple(p.shape)), "__dtype__": str(_core.mxnet_type_flag(p.dtype)),
-         "__storage_type__": "0", "__lr_mult__": repr(float(p.lr_mult)), "__wd_mult__": repr(float(p.wd_mult))}
-    if isinstance(p.init, str):
-        a["__init__"] = p.init
-    return sorted(a.items())
+    """The attributes MXNet 1.x writes on a parameter's variable node (an initializer named by
+    string only)."""
+    init = p.init if isinstance(p.init, str) else None
+    return sorted(_symbol()._var_node_attrs(None, p.shape, p.lr_mult, p.wd_mult, p.dtype, init, "default").items())
 
 
 def _symbol():
