@@ -167,6 +167,20 @@ impl Graph {
         Graph { nodes, outputs }
     }
 
+    /// How many times each node's outputs are read: by other nodes, and as graph outputs.
+    fn readers(&self) -> Vec<usize> {
+        let mut r = vec![0usize; self.nodes.len()];
+        for e in self
+            .nodes
+            .iter()
+            .flat_map(|n| &n.inputs)
+            .chain(&self.outputs)
+        {
+            r[e.node] += 1;
+        }
+        r
+    }
+
     /// Run the graph on `args`, one tensor per variable in `variables()` order. Each value is
     /// dropped after its last use.
     pub fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
@@ -191,15 +205,8 @@ impl Graph {
                 ),
             ));
         }
-        let mut uses = vec![0usize; self.nodes.len()];
-        for n in &self.nodes {
-            for e in &n.inputs {
-                uses[e.node] += 1;
-            }
-        }
-        for e in &self.outputs {
-            uses[e.node] = usize::MAX;
-        }
+        // Outputs count as reads that never end, so their values are never dropped.
+        let mut uses = self.readers();
         let mut values: Vec<Vec<Tensor>> = vec![Vec::new(); self.nodes.len()];
         let mut next_arg = args.iter();
         for (i, n) in self.nodes.iter().enumerate() {
@@ -358,15 +365,7 @@ impl Graph {
     /// Fuse an activation into the matmul or convolution before it where the op can carry it
     /// (`Op::with_activation`) and nothing else reads the op's output.
     pub fn fuse_activations(&mut self) {
-        let mut readers = vec![0usize; self.nodes.len()];
-        for n in &self.nodes {
-            for e in &n.inputs {
-                readers[e.node] += 1;
-            }
-        }
-        for e in &self.outputs {
-            readers[e.node] += 1;
-        }
+        let readers = self.readers();
         let mut fused_any = false;
         for i in 0..self.nodes.len() {
             let Some(act) = self.nodes[i].op().and_then(|op| op.activation()) else {
