@@ -17,9 +17,14 @@
 //! stride-1 unpadded convolution uses the data itself as the column matrix (no im2col).
 //!
 //! Each kernel's gradient is another of the three, so gradients of any order compose from them.
+//!
+//! In float32 on a CPU with AVX2 and FMA, NC* forward and data kernels with stride 1 along the last
+//! axis (the data kernel: stride 1 everywhere) run as direct convolutions instead
+//! (`backend/cpu/direct_conv.rs`): no column matrix, twice as fast on a ResNet block's 3x3s.
 use super::layers::{check_float, sh, with_slice, work_dtype};
 use super::nn::{act_grad, with_const_act, Act};
 use super::{apply1, Attr, Attrs, Ctx, Meta, Op, Registry};
+use crate::backend::cpu::direct_conv::Direct;
 use crate::backend::cpu::matmul::{batched_gemm, GemmElem, MatRef};
 use crate::backend::cpu::{self, num::Real};
 use crate::layout::numel;
@@ -761,7 +766,105 @@ const NO_EPILOGUE: Epilogue<'static> = Epilogue {
     inner: 0,
 };
 
-fn run_t<T: GemmElem + Real + CpuElement>(
+/// The work dtypes, each with its way to run a kernel.
+trait ConvElem: GemmElem + Real + CpuElement {
+    fn conv(k: Kernel, g: &Geom, a: &[Self], b: &[Self], out: &mut [Self]) -> Result<()> {
+        gemm_kernel(k, g, a, b, out)
+    }
+}
+
+/// A kernel as im2col/col2im and GEMM.
+fn gemm_kernel<T: GemmElem + Real>(
+    k: Kernel,
+    g: &Geom,
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+) -> Result<()> {
+    match k {
+        Kernel::Fwd => conv_fwd(g, a, b, out),
+        Kernel::Data => conv_data(g, a, b, out),
+        Kernel::Weight => conv_weight(g, a, b, out),
+    }
+}
+
+impl ConvElem for f64 {}
+
+impl ConvElem for f32 {
+    /// The direct kernels take the forward and data kernels they can do (backend/cpu/direct_conv).
+    fn conv(k: Kernel, g: &Geom, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<()> {
+        let threads = if rayon::current_thread_index().is_some() {
+            1
+        } else {
+            cpu::num_threads()
+        };
+        match (k, direct(k, g)) {
+            (Kernel::Fwd, Some(d)) => {
+                let (cg, kk) = (g.cg(), g.taps());
+                let w = d.pack(|f, c, t| b[(f * cg + c) * kk + t]);
+                d.run(a, &w, out, threads);
+                Ok(())
+            }
+            (Kernel::Data, Some(d)) => {
+                // The data gradient of a stride-1 convolution is a stride-1 convolution of dy
+                // with the kernel flipped and in/out channels swapped within each group.
+                let (cg, fg, kk) = (g.cg(), g.fg(), g.taps());
+                let w = d.pack(|c, fi, t| {
+                    let (gi, ci) = (c / cg, c % cg);
+                    b[((gi * fg + fi) * cg + ci) * kk + kk - 1 - t]
+                });
+                d.run(a, &w, out, threads);
+                Ok(())
+            }
+            _ => gemm_kernel(k, g, a, b, out),
+        }
+    }
+}
+
+/// The direct kernel's form of the forward or data kernel of `g`, when it has one: NC* data,
+/// not pointwise (a plain GEMM then), outputs rows of at least 4.
+fn direct(k: Kernel, g: &Geom) -> Option<Direct> {
+    if g.cl || g.pointwise() {
+        return None;
+    }
+    let d = match k {
+        Kernel::Fwd => Direct {
+            c: g.c,
+            f: g.f,
+            g: g.g,
+            img: g.img,
+            out: g.out,
+            k: g.k,
+            s: g.s,
+            d: g.d,
+            p: g.p,
+        },
+        Kernel::Data => {
+            let mut p = [0; 3];
+            for a in 0..3 {
+                p[a] = (g.d[a] * (g.k[a] - 1)).checked_sub(g.p[a])?;
+            }
+            if g.s != [1; 3] {
+                return None;
+            }
+            Direct {
+                c: g.f,
+                f: g.c,
+                g: g.g,
+                img: g.out,
+                out: g.img,
+                k: g.k,
+                s: [1; 3],
+                d: g.d,
+                p,
+            }
+        }
+        Kernel::Weight => return None,
+    };
+    (d.out[2] >= 4 && d.usable()).then_some(d)
+}
+
+fn run_t<T: ConvElem>(
     op: &str,
     k: Kernel,
     g: &Geom,
@@ -772,11 +875,7 @@ fn run_t<T: GemmElem + Real + CpuElement>(
 ) -> Result<Tensor> {
     let mut out = vec![T::zero(); numel(shape)];
     with_slice::<T, _>(op, a, |sa| {
-        with_slice::<T, _>(op, b, |sb| match k {
-            Kernel::Fwd => conv_fwd(g, sa, sb, &mut out),
-            Kernel::Data => conv_data(g, sa, sb, &mut out),
-            Kernel::Weight => conv_weight(g, sa, sb, &mut out),
-        })
+        with_slice::<T, _>(op, b, |sb| T::conv(k, g, sa, sb, &mut out))
     })?;
     match e.bias {
         Some(bt) => with_slice::<T, _>(op, bt, |bs| {
@@ -1756,6 +1855,65 @@ pub(super) mod tests {
                     .map(|(i, v)| (v + bv[ch(i)]).max(0.0))
                     .collect();
                 close(&out.to_f64_vec().unwrap(), &want, 1e-5);
+            }
+        }
+    }
+
+    /// The direct float32 kernels (forward and data) agree with im2col + GEMM, over shapes that
+    /// hit both tile widths, partial tiles in both directions, groups, dilation, 3-D, stride on
+    /// the outer axes, and one item (rows split over threads) or several.
+    #[test]
+    fn direct_kernels_match_gemm() {
+        if !crate::backend::cpu::direct_conv::available() {
+            return;
+        }
+        let grid = [
+            case(3, 5, 7, 1, &[9, 21], &[3, 3], &[1, 1], &[1, 1], &[1, 1]),
+            case(1, 8, 13, 1, &[6, 40], &[3, 5], &[2, 1], &[1, 2], &[0, 3]),
+            case(2, 6, 26, 2, &[7, 8], &[2, 3], &[1, 1], &[2, 1], &[1, 1]),
+            case(2, 3, 4, 1, &[17], &[4], &[1], &[3], &[2]),
+            case(
+                1,
+                4,
+                6,
+                2,
+                &[3, 4, 18],
+                &[2, 2, 3],
+                &[1, 2, 1],
+                &[1, 1, 1],
+                &[1, 0, 1],
+            ),
+            case(4, 1, 20, 1, &[28, 28], &[5, 5], &[1, 1], &[1, 1], &[0, 0]),
+        ];
+        let f32v = |n: usize, seed: u64| -> Vec<f32> {
+            vals(n, seed).into_iter().map(|v| v as f32).collect()
+        };
+        for cs in grid {
+            let conv = parse_conv("Convolution", &attrs(&cs, false, cs.f), true, 0).unwrap();
+            let mut xs = vec![cs.n, cs.c];
+            xs.extend_from_slice(&cs.sp);
+            let g = conv.spec.geom("Convolution", &xs, cs.f).unwrap();
+            let x = f32v(cs.n * g.x_len(), 1);
+            let w = f32v(cs.f * g.ck(), 2);
+            let dy = f32v(cs.n * g.y_len(), 3);
+            for (k, a, out) in [
+                (Kernel::Fwd, &x, cs.n * g.y_len()),
+                (Kernel::Data, &dy, cs.n * g.x_len()),
+            ] {
+                let strided = cs.s.iter().any(|&s| s > 1);
+                if matches!(k, Kernel::Data) && strided {
+                    assert!(direct(k, &g).is_none(), "{cs:?}");
+                    continue;
+                }
+                assert!(direct(k, &g).is_some(), "{cs:?}");
+                let (mut got, mut want) = (vec![0f32; out], vec![0f32; out]);
+                <f32 as ConvElem>::conv(k, &g, a, &w, &mut got).unwrap();
+                gemm_kernel(k, &g, a, &w, &mut want).unwrap();
+                let (got, want): (Vec<f64>, Vec<f64>) = (
+                    got.iter().map(|&v| v as f64).collect(),
+                    want.iter().map(|&v| v as f64).collect(),
+                );
+                close(&got, &want, 1e-5);
             }
         }
     }

@@ -6,6 +6,7 @@ use crate::{with_dtype, DType, Element};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
+pub mod direct_conv;
 pub mod matmul;
 pub mod num;
 
