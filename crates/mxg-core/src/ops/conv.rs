@@ -793,11 +793,7 @@ impl ConvElem for f64 {}
 impl ConvElem for f32 {
     /// The direct kernels take the forward and data kernels they can do (backend/cpu/direct_conv).
     fn conv(k: Kernel, g: &Geom, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<()> {
-        let threads = if rayon::current_thread_index().is_some() {
-            1
-        } else {
-            cpu::num_threads()
-        };
+        let threads = cpu::kernel_threads();
         match (k, direct(k, g)) {
             (Kernel::Fwd, Some(d)) => {
                 let (cg, kk) = (g.cg(), g.taps());
@@ -840,12 +836,12 @@ fn direct(k: Kernel, g: &Geom) -> Option<Direct> {
             p: g.p,
         },
         Kernel::Data => {
-            let mut p = [0; 3];
-            for a in 0..3 {
-                p[a] = (g.d[a] * (g.k[a] - 1)).checked_sub(g.p[a])?;
-            }
             if g.s != [1; 3] {
                 return None;
+            }
+            let mut p = [0; 3];
+            for (a, pa) in p.iter_mut().enumerate() {
+                *pa = (g.d[a] * (g.k[a] - 1)).checked_sub(g.p[a])?;
             }
             Direct {
                 c: g.f,

@@ -27,9 +27,10 @@
 use super::layers::{check_float, sh, with_slice, work_dtype};
 use super::{apply, Attr, Attrs, Ctx, Meta, Op, Registry};
 use crate::autograd;
+use crate::backend::cpu::avx2::{self, PackedB};
 use crate::backend::cpu::matmul::{batched_gemm, GemmElem, MatRef};
 use crate::backend::cpu::num::Real;
-use crate::backend::cpu::num_threads;
+use crate::backend::cpu::{self, num_threads};
 use crate::ops::random::Stream;
 use crate::storage::CpuElement;
 use crate::{DType, Error, Result, Tensor};
@@ -465,9 +466,51 @@ struct Dims {
 pub trait Elem: GemmElem + Real + CpuElement + Send + Sync {
     fn reserve(r: &AnyReserve) -> Option<&Reserve<Self>>;
     fn wrap_reserve(r: Reserve<Self>) -> AnyReserve;
+    /// `b (k x n)` packed for the step kernel, where it runs (float32 with AVX2 and FMA).
+    fn pack_step(_k: usize, _n: usize, _b: Operand<'_, Self>) -> Option<PackedB> {
+        None
+    }
+    /// `c (m x n) = a (m x k) . p` for an operand from `pack_step`.
+    fn mul_packed(_p: &PackedB, _m: usize, _a: &[Self], _c: &mut [Self]) {
+        unreachable!("only float32 packs step operands")
+    }
+}
+
+/// A matrix operand: (data, offset, row stride, column stride).
+type Operand<'a, T> = (&'a [T], usize, usize, usize);
+
+/// The right operand of a product taken at every time step (a recurrent weight): packed once
+/// for the step kernel where it runs, else read in place.
+enum StepMat<'a, T> {
+    Packed(PackedB),
+    Plain(usize, usize, Operand<'a, T>),
+}
+
+impl<'a, T: Elem> StepMat<'a, T> {
+    fn new(k: usize, n: usize, b: Operand<'a, T>) -> Self {
+        T::pack_step(k, n, b).map_or(StepMat::Plain(k, n, b), StepMat::Packed)
+    }
+    /// `c = a (m x k, contiguous) . b`.
+    fn mul(&self, m: usize, a: &[T], c: &mut [T]) -> Result<()> {
+        match self {
+            StepMat::Packed(p) => {
+                T::mul_packed(p, m, a, c);
+                Ok(())
+            }
+            &StepMat::Plain(k, n, b) => mm(m, n, k, (a, 0, k, 1), b, c),
+        }
+    }
 }
 
 impl Elem for f32 {
+    fn pack_step(k: usize, n: usize, b: Operand<'_, f32>) -> Option<PackedB> {
+        let (d, o, rs, cs) = b;
+        avx2::available().then(|| PackedB::new(k, n, |q, j| d[o + q * rs + j * cs]))
+    }
+    fn mul_packed(p: &PackedB, m: usize, a: &[f32], c: &mut [f32]) {
+        let threads = cpu::kernel_threads();
+        p.left_mul(m, a, c, threads)
+    }
     fn reserve(r: &AnyReserve) -> Option<&Reserve<f32>> {
         match r {
             AnyReserve::F32(r) => Some(r),
@@ -561,6 +604,52 @@ fn clip<T: Real>(c: T, lo: f64, hi: f64, nan_to_min: bool) -> T {
     }
 }
 
+/// One batch row of an LSTM step: gates from the input and recurrent projections `xr`, `hr`
+/// (i, f, g, o blocks of h), kept in `g`; the cell `c` and output `ho` updated.
+struct LstmCell<'a, T> {
+    xr: &'a [T],
+    hr: &'a [T],
+    g: &'a mut [T],
+    c: &'a mut [T],
+    ho: &'a mut [T],
+    /// (lo, hi, nan_to_min)
+    clip: Option<(f64, f64, bool)>,
+}
+
+impl<T: Real> LstmCell<'_, T> {
+    #[inline(always)]
+    fn run(self) {
+        let h = self.c.len();
+        let [ai, af, ag, ao] = blocks(self.xr, h);
+        let [bi, bf, bg, bo] = blocks(self.hr, h);
+        let [gi, gf, gg, go] = blocks_mut(self.g, h);
+        let (c, ho) = (self.c, &mut self.ho[..h]);
+        // Separate loops for the gates and the state, so that each vectorizes.
+        for j in 0..h {
+            gi[j] = (ai[j] + bi[j]).sigmoid();
+            gf[j] = (af[j] + bf[j]).sigmoid();
+            gg[j] = (ag[j] + bg[j]).tanh_act();
+            go[j] = (ao[j] + bo[j]).sigmoid();
+        }
+        for j in 0..h {
+            c[j] = gf[j] * c[j] + gi[j] * gg[j];
+        }
+        if let Some((lo, hi, nan)) = self.clip {
+            c.iter_mut().for_each(|v| *v = clip(*v, lo, hi, nan));
+        }
+        for j in 0..h {
+            ho[j] = go[j] * c[j].tanh_act();
+        }
+    }
+
+    /// `run` compiled for AVX2 and FMA (the same operations, 8 lanes wide).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(self) {
+        self.run()
+    }
+}
+
 /// Per-sequence lengths: whether step `t` of sequence `n` is inside it.
 #[inline]
 fn valid(lens: Option<&[usize]>, t: usize, n: usize) -> bool {
@@ -642,9 +731,10 @@ impl<T: Elem> Ctxt<'_, T> {
         let clip = s.clip();
         let relu = s.mode == Mode::RnnRelu;
         let par = par_rows(nb, h);
+        let wh = StepMat::new(r, gh, (w, slot.wh, 1, r));
         for step in 0..nt {
             let t = if rev { nt - 1 - step } else { step };
-            mm(nb, gh, r, (&hcur, 0, r, 1), (w, slot.wh, 1, r), &mut tmp)?;
+            wh.mul(nb, &hcur, &mut tmp)?;
             let xwt = &xw[t * nb * gh..(t + 1) * nb * gh];
             let gt = if keep {
                 &mut gates[t * nb * kept..(t + 1) * nb * kept]
@@ -661,23 +751,20 @@ impl<T: Elem> Ctxt<'_, T> {
                     // Per-gate blocks of length h, so the loops run without bounds checks and
                     // vectorize.
                     Mode::Lstm => {
-                        let [ai, af, ag, ao] = blocks(xr, h);
-                        let [bi, bf, bg, bo] = blocks(hr, h);
-                        let [gi, gf, gg, go] = blocks_mut(g, h);
-                        let (c, ho) = (&mut c[..h], &mut ho[..h]);
-                        for j in 0..h {
-                            let ig = (ai[j] + bi[j]).sigmoid();
-                            let fg = (af[j] + bf[j]).sigmoid();
-                            let cg = (ag[j] + bg[j]).tanh_act();
-                            let og = (ao[j] + bo[j]).sigmoid();
-                            let mut cv = fg * c[j] + ig * cg;
-                            if let Some((lo, hi)) = clip {
-                                cv = self::clip(cv, lo, hi, s.clip_nan);
-                            }
-                            c[j] = cv;
-                            ho[j] = og * cv.tanh_act();
-                            (gi[j], gf[j], gg[j], go[j]) = (ig, fg, cg, og);
+                        let cell = LstmCell {
+                            xr,
+                            hr,
+                            g,
+                            c: &mut c[..h],
+                            ho: &mut ho[..h],
+                            clip: clip.map(|(lo, hi)| (lo, hi, s.clip_nan)),
+                        };
+                        #[cfg(target_arch = "x86_64")]
+                        if avx2::available() {
+                            // SAFETY: the CPU has AVX2 and FMA.
+                            return unsafe { cell.run_avx2() };
                         }
+                        cell.run()
                     }
                     Mode::Gru => {
                         let [ar, az, an] = blocks(xr, h);
@@ -782,6 +869,7 @@ impl<T: Elem> Ctxt<'_, T> {
         let mut hpre_all = vec![T::zero(); if proj.is_some() { tn * h } else { 0 }];
         let mut dhpre = vec![T::zero(); if proj.is_some() { nb * h } else { 0 }];
         let par = par_rows(nb, h);
+        let wh = StepMat::new(gh, r, (w, slot.wh, r, 1));
         for step in (0..nt).rev() {
             let t = if rev { nt - 1 - step } else { step };
             for n in (0..nb).filter(|&n| valid(lens, t, n)) {
@@ -907,14 +995,7 @@ impl<T: Elem> Ctxt<'_, T> {
                 rows.into_iter().enumerate().for_each(|(n, p)| row(n, p));
             }
             let src = if gru { &dah } else { &da };
-            mm(
-                nb,
-                r,
-                gh,
-                (src, t * nb * gh, gh, 1),
-                (w, slot.wh, r, 1),
-                &mut tmp,
-            )?;
+            wh.mul(nb, &src[t * nb * gh..(t + 1) * nb * gh], &mut tmp)?;
             for n in (0..nb).filter(|&n| valid(lens, t, n)) {
                 for j in 0..r {
                     let dd = if gru { direct[n * r + j] } else { T::zero() };

@@ -9,9 +9,8 @@
 //! over (channel, tap) `q` loads `W` contiguous padded inputs at `base + off[q]` and broadcasts
 //! the MR packed weights. The register tile (MR x W) lives across the whole reduction, so the
 //! output is written once.
+use super::avx2::{pack_rows, tile, Ptr};
 use rayon::prelude::*;
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
 use std::cell::RefCell;
 
 /// One convolution (per batch item), spatial dims padded to three with leading size-1 dims.
@@ -29,31 +28,12 @@ pub struct Direct {
     pub p: [usize; 3],
 }
 
-/// Whether this CPU runs the kernels.
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    return false;
-}
+pub use super::avx2::available;
 
 /// Weights packed for the kernel: per group and panel of MR filters, `[q][MR]` zero-padded.
 pub struct Packed {
     data: Vec<f32>,
     mr: usize,
-}
-
-#[derive(Clone, Copy)]
-struct Ptr(*mut f32);
-// SAFETY: the tasks that share it write disjoint elements.
-unsafe impl Send for Ptr {}
-unsafe impl Sync for Ptr {}
-
-impl Ptr {
-    fn at(self, o: usize) -> *mut f32 {
-        // SAFETY: callers stay inside the output buffer.
-        unsafe { self.0.add(o) }
-    }
 }
 
 thread_local! {
@@ -101,20 +81,13 @@ impl Direct {
 
     /// Packs `w(filter, channel within its group, tap)` (tap row-major over the kernel).
     pub fn pack(&self, w: impl Fn(usize, usize, usize) -> f32) -> Packed {
-        let (mr, fg, cg, kk) = (self.mr(), self.f / self.g, self.c / self.g, self.taps());
-        let panels = fg.div_ceil(mr);
-        let kc = cg * kk;
+        let (mr, fg, kk) = (self.mr(), self.f / self.g, self.taps());
+        let (panels, kc) = (fg.div_ceil(mr), self.kc());
         let mut data = vec![0f32; self.g * panels * kc * mr];
         for (gp, dst) in data.chunks_mut(kc * mr).enumerate() {
-            let (gi, pn) = (gp / panels, gp % panels);
-            for i in 0..mr.min(fg - pn * mr) {
-                let f = gi * fg + pn * mr + i;
-                for c in 0..cg {
-                    for t in 0..kk {
-                        dst[(c * kk + t) * mr + i] = w(f, c, t);
-                    }
-                }
-            }
+            let f0 = (gp / panels) * fg + (gp % panels) * mr;
+            let rows = mr.min(fg - (gp % panels) * mr);
+            pack_rows(dst, kc, mr, rows, |i, q| w(f0 + i, q / kk, q % kk));
         }
         Packed { data, mr }
     }
@@ -242,85 +215,4 @@ impl Direct {
             }
         }
     }
-}
-
-/// One tile: `y[i * ldy + j] = sum_q w[q * MR + i] * x[off[q] + j]` for i < rows, j < cols.
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile(
-    nv: usize,
-    kc: usize,
-    w: *const f32,
-    x: *const f32,
-    off: *const usize,
-    y: *mut f32,
-    ldy: usize,
-    rows: usize,
-    cols: usize,
-) {
-    let mut t = [0f32; 12 * 8];
-    let full = if nv == 2 {
-        rows == 6 && cols == 16
-    } else {
-        rows == 12 && cols == 8
-    };
-    let (dst, ld) = if full {
-        (y, ldy)
-    } else {
-        (t.as_mut_ptr(), 8 * nv)
-    };
-    if nv == 2 {
-        micro::<6, 2>(kc, w, x, off, dst, ld);
-    } else {
-        micro::<12, 1>(kc, w, x, off, dst, ld);
-    }
-    if !full {
-        for i in 0..rows {
-            std::ptr::copy_nonoverlapping(t.as_ptr().add(i * ld), y.add(i * ldy), cols);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn micro<const MR: usize, const NV: usize>(
-    kc: usize,
-    w: *const f32,
-    x: *const f32,
-    off: *const usize,
-    y: *mut f32,
-    ldy: usize,
-) {
-    let mut r = [[_mm256_setzero_ps(); NV]; MR];
-    let mut w = w;
-    for q in 0..kc {
-        let xq = x.add(*off.add(q));
-        let mut b = [_mm256_setzero_ps(); NV];
-        for (v, bv) in b.iter_mut().enumerate() {
-            *bv = _mm256_loadu_ps(xq.add(8 * v));
-        }
-        for (i, ri) in r.iter_mut().enumerate() {
-            let a = _mm256_broadcast_ss(&*w.add(i));
-            for v in 0..NV {
-                ri[v] = _mm256_fmadd_ps(a, b[v], ri[v]);
-            }
-        }
-        w = w.add(MR);
-    }
-    for (i, ri) in r.iter().enumerate() {
-        for (v, rv) in ri.iter().enumerate() {
-            _mm256_storeu_ps(y.add(i * ldy + 8 * v), *rv);
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn micro<const MR: usize, const NV: usize>(
-    _: usize,
-    _: *const f32,
-    _: *const f32,
-    _: *const usize,
-    _: *mut f32,
-    _: usize,
-) {
-    unreachable!("Direct::usable is false off x86-64")
 }

@@ -27,7 +27,7 @@
 //! 256 and takes every product. Without AVX-512, gemm's AVX2 kernels are faster only for tiny
 //! products, so matrixmultiply takes those from about 48^3 up (`USE_GEMM_BELOW`).
 use crate::backend::cpu::num::Num;
-use crate::backend::cpu::{forked, num_threads};
+use crate::backend::cpu::{forked, kernel_threads, num_threads};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::Once;
@@ -333,13 +333,7 @@ pub fn batched_gemm<T: GemmElem>(
     let b = pb.as_ref().unwrap_or(b);
     let (ars, acs) = tidy_strides(m, k, a.rs, a.cs);
     let (brs, bcs) = tidy_strides(k, n, b.rs, b.cs);
-    // Called from a task of the thread pool (an op already parallel over its batch), the
-    // product stays on that thread.
-    let threads = if rayon::current_thread_index().is_some() {
-        1
-    } else {
-        num_threads()
-    };
+    let threads = kernel_threads();
     let one = |i: usize, c: &mut [T], threads: usize| {
         T::kernel(
             m,

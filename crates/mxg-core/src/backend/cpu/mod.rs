@@ -6,6 +6,7 @@ use crate::{with_dtype, DType, Element};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
+pub mod avx2;
 pub mod direct_conv;
 pub mod matmul;
 pub mod num;
@@ -21,6 +22,16 @@ pub fn num_threads() -> usize {
         return 1;
     }
     n
+}
+
+/// Threads a kernel called here may use: 1 from a task of the pool (an op already parallel
+/// over its batch or directions keeps each piece on its thread), else `num_threads()`.
+pub fn kernel_threads() -> usize {
+    if rayon::current_thread_index().is_some() {
+        1
+    } else {
+        num_threads()
+    }
 }
 
 /// Whether this process was forked after the thread pools started (a DataLoader worker): their
