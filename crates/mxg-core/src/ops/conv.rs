@@ -793,27 +793,19 @@ impl ConvElem for f64 {}
 impl ConvElem for f32 {
     /// The direct kernels take the forward and data kernels they can do (backend/cpu/direct_conv).
     fn conv(k: Kernel, g: &Geom, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<()> {
-        let threads = cpu::kernel_threads();
-        match (k, direct(k, g)) {
-            (Kernel::Fwd, Some(d)) => {
-                let (cg, kk) = (g.cg(), g.taps());
-                let w = d.pack(|f, c, t| b[(f * cg + c) * kk + t]);
-                d.run(a, &w, out, threads);
-                Ok(())
-            }
-            (Kernel::Data, Some(d)) => {
-                // The data gradient of a stride-1 convolution is a stride-1 convolution of dy
-                // with the kernel flipped and in/out channels swapped within each group.
-                let (cg, fg, kk) = (g.cg(), g.fg(), g.taps());
-                let w = d.pack(|c, fi, t| {
-                    let (gi, ci) = (c / cg, c % cg);
-                    b[((gi * fg + fi) * cg + ci) * kk + kk - 1 - t]
-                });
-                d.run(a, &w, out, threads);
-                Ok(())
-            }
-            _ => gemm_kernel(k, g, a, b, out),
-        }
+        let Some(d) = direct(k, g) else {
+            return gemm_kernel(k, g, a, b, out);
+        };
+        let (cg, fg, kk) = (g.cg(), g.fg(), g.taps());
+        let w = if matches!(k, Kernel::Fwd) {
+            d.pack(|f, c, t| b[(f * cg + c) * kk + t])
+        } else {
+            // The data gradient of a stride-1 convolution is a stride-1 convolution of dy with
+            // the kernel flipped and in/out channels swapped within each group.
+            d.pack(|c, fi, t| b[((c / cg * fg + fi) * cg + c % cg) * kk + kk - 1 - t])
+        };
+        d.run(a, &w, out, cpu::kernel_threads());
+        Ok(())
     }
 }
 
@@ -1860,7 +1852,7 @@ pub(super) mod tests {
     /// the outer axes, and one item (rows split over threads) or several.
     #[test]
     fn direct_kernels_match_gemm() {
-        if !crate::backend::cpu::direct_conv::available() {
+        if !crate::backend::cpu::avx2::available() {
             return;
         }
         let grid = [

@@ -466,23 +466,23 @@ struct Dims {
 pub trait Elem: GemmElem + Real + CpuElement + Send + Sync {
     fn reserve(r: &AnyReserve) -> Option<&Reserve<Self>>;
     fn wrap_reserve(r: Reserve<Self>) -> AnyReserve;
-    /// `b (k x n)` packed for the step kernel, where it runs (float32 with AVX2 and FMA).
-    fn pack_step(_k: usize, _n: usize, _b: Operand<'_, Self>) -> Option<PackedB> {
+    /// `b (k x n)` packed once for the step kernel where it runs (float32 with AVX2 and FMA):
+    /// the product `c (m x n) = a (m x k) . b` as `f(m, a, c)`.
+    fn pack_step(_k: usize, _n: usize, _b: Operand<'_, Self>) -> Option<StepProduct<Self>> {
         None
-    }
-    /// `c (m x n) = a (m x k) . p` for an operand from `pack_step`.
-    fn mul_packed(_p: &PackedB, _m: usize, _a: &[Self], _c: &mut [Self]) {
-        unreachable!("only float32 packs step operands")
     }
 }
 
 /// A matrix operand: (data, offset, row stride, column stride).
 type Operand<'a, T> = (&'a [T], usize, usize, usize);
 
+/// A product by a packed operand: `f(m, a, c)`.
+type StepProduct<T> = Box<dyn Fn(usize, &[T], &mut [T]) + Send + Sync>;
+
 /// The right operand of a product taken at every time step (a recurrent weight): packed once
 /// for the step kernel where it runs, else read in place.
 enum StepMat<'a, T> {
-    Packed(PackedB),
+    Packed(StepProduct<T>),
     Plain(usize, usize, Operand<'a, T>),
 }
 
@@ -493,8 +493,8 @@ impl<'a, T: Elem> StepMat<'a, T> {
     /// `c = a (m x k, contiguous) . b`.
     fn mul(&self, m: usize, a: &[T], c: &mut [T]) -> Result<()> {
         match self {
-            StepMat::Packed(p) => {
-                T::mul_packed(p, m, a, c);
+            StepMat::Packed(f) => {
+                f(m, a, c);
                 Ok(())
             }
             &StepMat::Plain(k, n, b) => mm(m, n, k, (a, 0, k, 1), b, c),
@@ -503,13 +503,15 @@ impl<'a, T: Elem> StepMat<'a, T> {
 }
 
 impl Elem for f32 {
-    fn pack_step(k: usize, n: usize, b: Operand<'_, f32>) -> Option<PackedB> {
+    fn pack_step(k: usize, n: usize, b: Operand<'_, f32>) -> Option<StepProduct<f32>> {
         let (d, o, rs, cs) = b;
-        avx2::available().then(|| PackedB::new(k, n, |q, j| d[o + q * rs + j * cs]))
-    }
-    fn mul_packed(p: &PackedB, m: usize, a: &[f32], c: &mut [f32]) {
-        let threads = cpu::kernel_threads();
-        p.left_mul(m, a, c, threads)
+        if !avx2::available() {
+            return None;
+        }
+        let p = PackedB::new(k, n, |q, j| d[o + q * rs + j * cs]);
+        Some(Box::new(move |m, a, c| {
+            p.left_mul(m, a, c, cpu::kernel_threads())
+        }))
     }
     fn reserve(r: &AnyReserve) -> Option<&Reserve<f32>> {
         match r {

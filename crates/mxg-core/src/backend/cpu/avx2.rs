@@ -160,11 +160,14 @@ pub unsafe fn tile(
     } else {
         (t.as_mut_ptr(), 8 * nv)
     };
+    #[cfg(target_arch = "x86_64")]
     if nv == 2 {
         micro::<6, 2>(kc, w, x, off, dst, ld);
     } else {
         micro::<12, 1>(kc, w, x, off, dst, ld);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("the kernels run only where `available` (x86-64)");
     if !full {
         for i in 0..rows {
             std::ptr::copy_nonoverlapping(t.as_ptr().add(i * ld), y.add(i * ldy), cols);
@@ -203,18 +206,6 @@ unsafe fn micro<const MR: usize, const NV: usize>(
             _mm256_storeu_ps(y.add(i * ldy + 8 * v), *rv);
         }
     }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn micro<const MR: usize, const NV: usize>(
-    _: usize,
-    _: *const f32,
-    _: *const f32,
-    _: *const usize,
-    _: *mut f32,
-    _: usize,
-) {
-    unreachable!("Direct::usable is false off x86-64")
 }
 
 #[cfg(test)]

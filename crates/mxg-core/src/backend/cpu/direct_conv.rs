@@ -9,7 +9,7 @@
 //! over (channel, tap) `q` loads `W` contiguous padded inputs at `base + off[q]` and broadcasts
 //! the MR packed weights. The register tile (MR x W) lives across the whole reduction, so the
 //! output is written once.
-use super::avx2::{pack_rows, tile, Ptr};
+use super::avx2::{available, pack_rows, tile, Ptr};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -27,8 +27,6 @@ pub struct Direct {
     pub d: [usize; 3],
     pub p: [usize; 3],
 }
-
-pub use super::avx2::available;
 
 /// Weights packed for the kernel: per group and panel of MR filters, `[q][MR]` zero-padded.
 pub struct Packed {
@@ -103,14 +101,13 @@ impl Direct {
         let n = y.len() / yl;
         assert!(self.usable() && w.mr == self.mr() && x.len() == n * xl && y.len() == n * yl);
         let out = Ptr(y.as_mut_ptr());
-        let rows = self.out[0] * self.out[1];
         if threads > 1 && n >= threads {
-            x.par_chunks(xl).enumerate().for_each(|(b, xi)| {
-                self.item(xi, w, out, b * yl, 0..rows, false);
-            });
+            x.par_chunks(xl)
+                .enumerate()
+                .for_each(|(b, xi)| self.item(xi, w, out, b * yl, false));
         } else {
             for (b, xi) in x.chunks(xl).enumerate() {
-                self.item(xi, w, out, b * yl, 0..rows, threads > 1 && rows > 1);
+                self.item(xi, w, out, b * yl, threads > 1);
             }
         }
     }
@@ -119,17 +116,9 @@ impl Direct {
         self.out.iter().product()
     }
 
-    /// One item: pads it into this thread's buffer, then computes output rows `rows`, split
-    /// across the pool when `par`.
-    fn item(
-        &self,
-        x: &[f32],
-        w: &Packed,
-        y: Ptr,
-        y0: usize,
-        rows: std::ops::Range<usize>,
-        par: bool,
-    ) {
+    /// One item: pads it into this thread's buffer, then computes its output rows, split across
+    /// the pool when `par`.
+    fn item(&self, x: &[f32], w: &Packed, y: Ptr, y0: usize, par: bool) {
         PADDED.with(|buf| {
             let mut buf = buf.borrow_mut();
             let [dp, hp, wp] = self.padded();
@@ -146,7 +135,7 @@ impl Direct {
                 }
             }
             let off = self.offsets();
-            let xp: &[f32] = &buf;
+            let (xp, rows): (&[f32], _) = (&buf, 0..self.out[0] * self.out[1]);
             if par {
                 rows.into_par_iter()
                     .for_each(|r| self.row(xp, &off, w, y, y0, r));
@@ -158,9 +147,9 @@ impl Direct {
 
     /// The padded-buffer offset of every reduction step (channel, tap) of one group.
     fn offsets(&self) -> Vec<usize> {
-        let [_, hp, wp] = self.padded();
+        let [dp, hp, wp] = self.padded();
         let [kd, kh, kw] = self.k;
-        let plane = self.padded()[0] * hp * wp;
+        let plane = dp * hp * wp;
         let mut off = Vec::with_capacity(self.kc());
         for c in 0..self.c / self.g {
             for z in 0..kd {
