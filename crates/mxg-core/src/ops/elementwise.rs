@@ -328,13 +328,7 @@ fn binary_grads(
         Bin::Mul => (g.mul(b)?, g.mul(a)?),
         Bin::Div => (g.div(b)?, g.mul(a)?.div(&b.mul(b)?)?.neg()?),
         Bin::Mod => (g.clone(), g.mul(&a.binary(Bin::FloorDiv, b)?)?.neg()?),
-        Bin::Pow => {
-            let out = ctx.output(0)?;
-            let ga = g
-                .mul(b)?
-                .mul(&a.binary(Bin::Pow, &b.scalar_op(Bin::Sub, 1.0, false)?)?)?;
-            (ga, g.mul(&out)?.mul(&a.unary(Un::Log)?)?)
-        }
+        Bin::Pow => (pow_base_grad(g, a, b)?, pow_exponent_grad(g, a, ctx)?),
         Bin::Maximum | Bin::Minimum => {
             let pick_a = a.binary(if op == Bin::Maximum { Bin::Ge } else { Bin::Le }, b)?;
             let ma = pick_a.cast(g.dtype())?;
@@ -351,6 +345,17 @@ fn binary_grads(
         }
         _ => (g.zeros_like()?, g.zeros_like()?),
     })
+}
+
+/// d(a^b)/da = b a^(b - 1), times g.
+fn pow_base_grad(g: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    g.mul(b)?
+        .mul(&a.binary(Bin::Pow, &b.scalar_op(Bin::Sub, 1.0, false)?)?)
+}
+
+/// d(a^b)/db = a^b ln a, times g.
+fn pow_exponent_grad(g: &Tensor, a: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+    g.mul(&ctx.output(0)?)?.mul(&a.unary(Un::Log)?)
 }
 
 /// `x op scalar`, or `scalar op x` when `reverse`.
@@ -377,6 +382,16 @@ impl BinaryScalar {
             x
         };
         self.op.work_dtype(promoted)
+    }
+}
+
+impl BinaryScalar {
+    /// `x ** 2` on a float32/float64 x.
+    fn is_square(&self, x: DType) -> bool {
+        self.op == Bin::Pow
+            && !self.reverse
+            && self.scalar == 2.0
+            && matches!(x, DType::F32 | DType::F64)
     }
 }
 
@@ -421,6 +436,10 @@ impl Op for BinaryScalar {
     }
     fn forward(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let work = self.work_dtype(x[0].dtype());
+        if self.is_square(x[0].dtype()) {
+            // the same correctly rounded value as pow(x, 2), without the library call
+            return Ok(vec![x[0].unary(Un::Square)?]);
+        }
         let s = Tensor::scalar(self.scalar, work.compute_dtype());
         let (a, b) = if self.reverse {
             (&s, &x[0])
@@ -433,10 +452,12 @@ impl Op for BinaryScalar {
         let g = g[0].clone().expect("single output");
         let x = ctx.input(0);
         let s = Tensor::scalar(self.scalar, self.work_dtype(x.dtype()).compute_dtype());
-        let gx = if self.reverse {
-            binary_grads(self.op, &g, &s, x, ctx)?.1
-        } else {
-            binary_grads(self.op, &g, x, &s, ctx)?.0
+        let gx = match (self.op, self.reverse) {
+            (Bin::Pow, false) if self.is_square(x.dtype()) => g.mul(x)?.scalar_op(Bin::Mul, 2.0, false)?,
+            (Bin::Pow, false) => pow_base_grad(&g, x, &s)?,
+            (Bin::Pow, true) => pow_exponent_grad(&g, &s, ctx)?,
+            (_, true) => binary_grads(self.op, &g, &s, x, ctx)?.1,
+            (_, false) => binary_grads(self.op, &g, x, &s, ctx)?.0,
         };
         Ok(vec![Some(fit(gx, x)?)])
     }

@@ -652,6 +652,68 @@ impl<T: Real> LstmCell<'_, T> {
     }
 }
 
+/// The backward of one batch row of an LSTM step: from the kept gates `g`, the cell `c` and the
+/// previous cell `cp`, the gradient `dh` of the (pre-projection) output and `dc` of the cell,
+/// the gates' pre-activation gradients `da` (i, f, g, o blocks) and `dc` for the step before.
+struct LstmCellGrad<'a, T> {
+    g: &'a [T],
+    c: &'a [T],
+    cp: &'a [T],
+    dh: &'a [T],
+    da: &'a mut [T],
+    dc: &'a mut [T],
+    clip: Option<(f64, f64)>,
+}
+
+impl<T: Real> LstmCellGrad<'_, T> {
+    /// The output before projection, o * tanh(c), which the projection's gradient needs.
+    fn hidden(&self, ho: &mut [T]) {
+        let h = self.c.len();
+        for j in 0..h {
+            ho[j] = self.g[3 * h + j] * self.c[j].tanh_act();
+        }
+    }
+
+    #[inline(always)]
+    fn run(self) {
+        match self.clip {
+            Some((lo, hi)) => self.body::<true>(T::from_f(lo), T::from_f(hi)),
+            None => self.body::<false>(T::zero(), T::zero()),
+        }
+    }
+
+    /// One loop without branches, so that it vectorizes; with CLIP the cell's gradient is cut
+    /// where the forward clipped the cell.
+    #[inline(always)]
+    fn body<const CLIP: bool>(self, lo: T, hi: T) {
+        let h = self.c.len();
+        let [gi, gf, gg, go] = blocks(self.g, h);
+        let [ai, af, ag, ao] = blocks_mut(self.da, h);
+        let (c, cp, dh, dc) = (self.c, &self.cp[..h], &self.dh[..h], &mut self.dc[..h]);
+        let one = T::one();
+        for j in 0..h {
+            let (ig, fg, g, og) = (gi[j], gf[j], gg[j], go[j]);
+            let tc = c[j].tanh_act();
+            let mut dct = dc[j] + dh[j] * og * (one - tc * tc);
+            if CLIP && !(c[j] > lo && c[j] < hi) {
+                dct = T::zero();
+            }
+            ai[j] = dct * g * ig * (one - ig);
+            af[j] = dct * cp[j] * fg * (one - fg);
+            ag[j] = dct * ig * (one - g * g);
+            ao[j] = dh[j] * tc * og * (one - og);
+            dc[j] = dct * fg;
+        }
+    }
+
+    /// `run` compiled for AVX2 and FMA (the same operations, 8 lanes wide).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(self) {
+        self.run()
+    }
+}
+
 /// Per-sequence lengths: whether step `t` of sequence `n` is inside it.
 #[inline]
 fn valid(lens: Option<&[usize]>, t: usize, n: usize) -> bool {
@@ -907,28 +969,28 @@ impl<T: Elem> Ctxt<'_, T> {
                             Some(tp) => &fw.cells[(tp * nb + n) * h..(tp * nb + n + 1) * h],
                             None => &c0[n * h..(n + 1) * h],
                         };
-                        let c = &fw.cells[row * h..(row + 1) * h];
-                        for j in 0..h {
-                            let (ig, fg, gg, og) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                            let tc = c[j].tanh_act();
-                            let dht = if proj.is_some() {
-                                hpo[j] = og * tc;
-                                dhpre_r[n * h + j]
+                        let cell = LstmCellGrad {
+                            g,
+                            c: &fw.cells[row * h..(row + 1) * h],
+                            cp,
+                            dh: if proj.is_some() {
+                                &dhpre_r[n * h..(n + 1) * h]
                             } else {
-                                dh[j]
-                            };
-                            let mut dct = dcn[j] + dht * og * (T::one() - tc * tc);
-                            if let Some((lo, hi)) = clip {
-                                if !(c[j] > T::from_f(lo) && c[j] < T::from_f(hi)) {
-                                    dct = T::zero();
-                                }
-                            }
-                            a[j] = dct * gg * ig * (T::one() - ig);
-                            a[h + j] = dct * cp[j] * fg * (T::one() - fg);
-                            a[2 * h + j] = dct * ig * (T::one() - gg * gg);
-                            a[3 * h + j] = dht * tc * og * (T::one() - og);
-                            dcn[j] = dct * fg;
+                                &dh[..h]
+                            },
+                            da: a,
+                            dc: &mut dcn[..h],
+                            clip,
+                        };
+                        if proj.is_some() {
+                            cell.hidden(&mut hpo[..h]);
                         }
+                        #[cfg(target_arch = "x86_64")]
+                        if avx2::available() {
+                            // SAFETY: the CPU has AVX2 and FMA.
+                            return unsafe { cell.run_avx2() };
+                        }
+                        cell.run()
                     }
                     Mode::Gru => {
                         let hp = match tp {

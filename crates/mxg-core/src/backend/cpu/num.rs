@@ -492,7 +492,10 @@ real!(f64, f64::exp, f64::tanh);
 fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12582912.0; // 1.5 * 2^23: adding and subtracting it rounds to an integer
     let x = x.clamp(-104.0, 89.0); // NaN passes through
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    // The rounded sum holds n in its low mantissa bits: read it there, not by a float-to-int
+    // cast, whose saturation keeps the loop from vectorizing.
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * 0.693359375 + n * 2.12194440e-4;
     let p = ((((1.9875691500e-4 * r + 1.3981999507e-3) * r + 8.3334519073e-3) * r
         + 4.1665795894e-2)
@@ -501,7 +504,7 @@ fn exp_f32(x: f32) -> f32 {
         * r
         + 5.0000001201e-1;
     let e = p * (r * r) + r + 1.0;
-    let n = n as i32;
+    let n = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
     let pow2 = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
     e * pow2(n >> 1) * pow2(n - (n >> 1))
 }
