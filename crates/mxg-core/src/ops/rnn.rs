@@ -508,7 +508,7 @@ impl Elem for f32 {
         if !avx2::available() {
             return None;
         }
-        let p = PackedB::new(k, n, |q, j| d[o + q * rs + j * cs]);
+        let p = PackedB::new(k, n, cpu::kernel_threads(), |q, j| d[o + q * rs + j * cs]);
         Some(Box::new(move |m, a, c| {
             p.left_mul(m, a, c, cpu::kernel_threads())
         }))
@@ -606,10 +606,12 @@ fn clip<T: Real>(c: T, lo: f64, hi: f64, nan_to_min: bool) -> T {
     }
 }
 
-/// One batch row of an LSTM step: gates from the input and recurrent projections `xr`, `hr`
-/// (i, f, g, o blocks of h), kept in `g`; the cell `c` and output `ho` updated.
+/// One batch row of an LSTM step: gates from the input projection `xr`, the biases `b` and the
+/// recurrent projection `hr` (i, f, g, o blocks of h), kept in `g`; the cell `c` and output `ho`
+/// updated.
 struct LstmCell<'a, T> {
     xr: &'a [T],
+    b: &'a [T],
     hr: &'a [T],
     g: &'a mut [T],
     c: &'a mut [T],
@@ -623,15 +625,16 @@ impl<T: Real> LstmCell<'_, T> {
     fn run(self) {
         let h = self.c.len();
         let [ai, af, ag, ao] = blocks(self.xr, h);
+        let [ci, cf, cg, co] = blocks(self.b, h);
         let [bi, bf, bg, bo] = blocks(self.hr, h);
         let [gi, gf, gg, go] = blocks_mut(self.g, h);
         let (c, ho) = (self.c, &mut self.ho[..h]);
         // Separate loops for the gates and the state, so that each vectorizes.
         for j in 0..h {
-            gi[j] = (ai[j] + bi[j]).sigmoid();
-            gf[j] = (af[j] + bf[j]).sigmoid();
-            gg[j] = (ag[j] + bg[j]).tanh_act();
-            go[j] = (ao[j] + bo[j]).sigmoid();
+            gi[j] = (ai[j] + ci[j] + bi[j]).sigmoid();
+            gf[j] = (af[j] + cf[j] + bf[j]).sigmoid();
+            gg[j] = (ag[j] + cg[j] + bg[j]).tanh_act();
+            go[j] = (ao[j] + co[j] + bo[j]).sigmoid();
         }
         for j in 0..h {
             c[j] = gf[j] * c[j] + gi[j] * gg[j];
@@ -763,7 +766,8 @@ impl<T: Elem> Ctxt<'_, T> {
         } = self.dm;
         let (isz, gh, tn) = (slot.isz, s.mode.gates() * h, nt * nb);
         let kept = s.mode.kept() * h;
-        // Input projection of every step, with the biases (all but the GRU's b_hn).
+        // Input projection of every step; the biases (all but the GRU's b_hn) are added in the
+        // per-step cell loops, which run in parallel.
         let mut xw = vec![T::zero(); tn * gh];
         mm(tn, gh, isz, (x, 0, isz, 1), (w, slot.wx, 1, isz), &mut xw)?;
         let bias: Vec<T> = (0..gh)
@@ -775,9 +779,6 @@ impl<T: Elem> Ctxt<'_, T> {
                 }
             })
             .collect();
-        for row in xw.chunks_mut(gh) {
-            row.iter_mut().zip(&bias).for_each(|(v, &b)| *v = *v + b);
-        }
         let bhn = if s.mode == Mode::Gru {
             &w[slot.bh + 2 * h..slot.bh + gh]
         } else {
@@ -811,12 +812,14 @@ impl<T: Elem> Ctxt<'_, T> {
                     return;
                 }
                 let (xr, hr) = (&xwt[n * gh..(n + 1) * gh], &tmp[n * gh..(n + 1) * gh]);
+                let b = &bias[..gh];
                 match s.mode {
                     // Per-gate blocks of length h, so the loops run without bounds checks and
                     // vectorize.
                     Mode::Lstm => {
                         let cell = LstmCell {
                             xr,
+                            b,
                             hr,
                             g,
                             c: &mut c[..h],
@@ -832,21 +835,22 @@ impl<T: Elem> Ctxt<'_, T> {
                     }
                     Mode::Gru => {
                         let [ar, az, an] = blocks(xr, h);
+                        let [cr, cz, cn] = blocks(b, h);
                         let [br, bz, bn] = blocks(hr, h);
                         let [gr, gz, gn, ghn] = blocks_mut(g, h);
                         let (ho, bhn) = (&mut ho[..h], &bhn[..h]);
                         for j in 0..h {
-                            let rg = (ar[j] + br[j]).sigmoid();
-                            let zg = (az[j] + bz[j]).sigmoid();
+                            let rg = (ar[j] + cr[j] + br[j]).sigmoid();
+                            let zg = (az[j] + cz[j] + bz[j]).sigmoid();
                             let hn = bn[j] + bhn[j];
-                            let ng = (an[j] + rg * hn).tanh_act();
+                            let ng = (an[j] + cn[j] + rg * hn).tanh_act();
                             ho[j] = (T::one() - zg) * ng + zg * ho[j];
                             (gr[j], gz[j], gn[j], ghn[j]) = (rg, zg, ng, hn);
                         }
                     }
                     _ => {
                         for j in 0..h {
-                            let a = xr[j] + hr[j];
+                            let a = xr[j] + b[j] + hr[j];
                             ho[j] = if relu {
                                 if a > T::zero() {
                                     a
@@ -1087,10 +1091,20 @@ impl<T: Elem> Ctxt<'_, T> {
         if proj.is_some() {
             mm(r, h, tn, (&dr_all, 0, 1, r), (&hpre_all, 0, h, 1), &mut dwr)?;
         }
+        // Bias gradients: sums over the steps, in blocks of columns that run in parallel (the
+        // same order of additions per column either way).
         let colsum = |m: &[T]| {
+            const W: usize = 128;
             let mut s = vec![T::zero(); gh];
-            for row in m.chunks(gh) {
-                s.iter_mut().zip(row).for_each(|(a, &b)| *a = *a + b);
+            let block = |(b, s): (usize, &mut [T])| {
+                for row in m.chunks(gh) {
+                    s.iter_mut().zip(&row[b * W..]).for_each(|(a, &v)| *a = *a + v);
+                }
+            };
+            if par {
+                s.par_chunks_mut(W).enumerate().for_each(block);
+            } else {
+                s.chunks_mut(W).enumerate().for_each(block);
             }
             s
         };

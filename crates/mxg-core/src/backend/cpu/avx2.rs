@@ -61,15 +61,21 @@ const NR: usize = 16;
 const GEMM_MR: usize = 6;
 
 impl PackedB {
-    /// Packs `b(q, j)`, q < k, j < n. Requires `available()`.
-    pub fn new(k: usize, n: usize, b: impl Fn(usize, usize) -> f32) -> PackedB {
+    /// Packs `b(q, j)`, q < k, j < n, the panels shared among `threads`. Requires `available()`.
+    pub fn new(k: usize, n: usize, threads: usize, b: impl Fn(usize, usize) -> f32 + Sync) -> PackedB {
         let mut data = vec![0f32; n.div_ceil(NR) * k * NR];
-        for (p, dst) in data.chunks_mut(k.max(1) * NR).enumerate() {
+        let panel = |(p, dst): (usize, &mut [f32])| {
             for j in 0..NR.min(n - p * NR) {
                 for q in 0..k {
                     dst[q * NR + j] = b(q, p * NR + j);
                 }
             }
+        };
+        let len = k.max(1) * NR;
+        if threads > 1 && k * n >= 1 << 16 {
+            data.par_chunks_mut(len).enumerate().for_each(panel);
+        } else {
+            data.chunks_mut(len).enumerate().for_each(panel);
         }
         let off = (0..k).map(|q| q * NR).collect();
         PackedB { data, k, n, off }
@@ -217,12 +223,19 @@ mod tests {
         if !available() {
             return;
         }
-        // partial row panels and column panels, k = 0, 1, a threaded size
-        for &(m, n, k) in &[(1, 1, 1), (7, 37, 5), (6, 16, 3), (33, 100, 40), (4, 3, 0)] {
+        // partial row panels and column panels, k = 0, 1, threaded sizes (product, packing)
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (7, 37, 5),
+            (6, 16, 3),
+            (33, 100, 40),
+            (4, 3, 0),
+            (5, 300, 256),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
             // b stored transposed, as a recurrent weight is
-            let p = PackedB::new(k, n, |q, j| b[q * n + j]);
+            let p = PackedB::new(k, n, 2, |q, j| b[q * n + j]);
             for threads in [1, 2] {
                 let mut c = vec![f32::NAN; m * n];
                 p.left_mul(m, &a, &mut c, threads);
