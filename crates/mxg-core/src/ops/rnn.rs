@@ -1488,7 +1488,7 @@ impl Op for Rnn {
         let s = &self.spec;
         macro_rules! go {
             ($t:ty) => {{
-                let (f, dm) = run_forward::<$t>(s, self.key, x, keep)?;
+                let (f, dm) = cpu::on_pool(|| run_forward::<$t>(s, self.key, x, keep))?;
                 let mut outs = vec![Tensor::from_vec(f.out, &[dm.t, dm.n, dm.d * dm.r])?];
                 if s.state_outputs {
                     outs.push(Tensor::from_vec(f.hy, &[dm.l * dm.d, dm.n, dm.r])?);
@@ -1660,7 +1660,7 @@ impl Op for RnnBackward {
         let s = &self.spec;
         macro_rules! go {
             ($t:ty) => {{
-                let (g, dm, total) = run_backward::<$t>(self, x)?;
+                let (g, dm, total) = cpu::on_pool(|| run_backward::<$t>(self, x))?;
                 let mut outs = vec![
                     Tensor::from_vec(g.dx, &[dm.t, dm.n, dm.i])?,
                     Tensor::from_vec(g.dw, &[total])?,

@@ -25,13 +25,44 @@ pub fn num_threads() -> usize {
 }
 
 /// Threads a kernel called here may use: 1 from a task of the pool (an op already parallel
-/// over its batch or directions keeps each piece on its thread), else `num_threads()`.
+/// over its batch or directions keeps each piece on its thread), else `num_threads()`; also
+/// `num_threads()` on the pool thread that runs a whole op (`on_pool`).
 pub fn kernel_threads() -> usize {
-    if rayon::current_thread_index().is_some() {
+    if rayon::current_thread_index().is_some() && !OWNS_POOL.get() {
         1
     } else {
         num_threads()
     }
+}
+
+thread_local! {
+    /// Set on the pool thread running `on_pool`'s closure.
+    static OWNS_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on a thread of the pool, for an op with many short parallel loops (an RNN: several
+/// per time step). Started there, each loop only queues work for the other threads; started
+/// from the caller's thread, each loop would wake the pool and put the caller to sleep until it
+/// ends (two context switches a loop). Kernels called in `f` still split across the pool.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if num_threads() <= 1 || rayon::current_thread_index().is_some() {
+        return f();
+    }
+    struct Owner;
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            OWNS_POOL.set(false);
+        }
+    }
+    rayon::join(
+        || {
+            OWNS_POOL.set(true);
+            let _owner = Owner;
+            f()
+        },
+        || (),
+    )
+    .0
 }
 
 /// Whether this process was forked after the thread pools started (a DataLoader worker): their
