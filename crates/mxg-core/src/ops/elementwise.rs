@@ -368,6 +368,14 @@ pub struct BinaryScalar {
 }
 
 impl BinaryScalar {
+    /// `x ** 2` on a float32/float64 x.
+    fn is_square(&self, x: DType) -> bool {
+        self.op == Bin::Pow
+            && !self.reverse
+            && self.scalar == 2.0
+            && matches!(x, DType::F32 | DType::F64)
+    }
+
     fn work_dtype(&self, x: DType) -> DType {
         let promoted = if x.is_float() {
             x
@@ -382,16 +390,6 @@ impl BinaryScalar {
             x
         };
         self.op.work_dtype(promoted)
-    }
-}
-
-impl BinaryScalar {
-    /// `x ** 2` on a float32/float64 x.
-    fn is_square(&self, x: DType) -> bool {
-        self.op == Bin::Pow
-            && !self.reverse
-            && self.scalar == 2.0
-            && matches!(x, DType::F32 | DType::F64)
     }
 }
 
@@ -453,7 +451,9 @@ impl Op for BinaryScalar {
         let x = ctx.input(0);
         let s = Tensor::scalar(self.scalar, self.work_dtype(x.dtype()).compute_dtype());
         let gx = match (self.op, self.reverse) {
-            (Bin::Pow, false) if self.is_square(x.dtype()) => g.mul(x)?.scalar_op(Bin::Mul, 2.0, false)?,
+            (Bin::Pow, false) if self.is_square(x.dtype()) => {
+                g.mul(x)?.scalar_op(Bin::Mul, 2.0, false)?
+            }
             (Bin::Pow, false) => pow_base_grad(&g, x, &s)?,
             (Bin::Pow, true) => pow_exponent_grad(&g, &s, ctx)?,
             (_, true) => binary_grads(self.op, &g, &s, x, ctx)?.1,

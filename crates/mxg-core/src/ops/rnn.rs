@@ -1098,7 +1098,9 @@ impl<T: Elem> Ctxt<'_, T> {
             let mut s = vec![T::zero(); gh];
             let block = |(b, s): (usize, &mut [T])| {
                 for row in m.chunks(gh) {
-                    s.iter_mut().zip(&row[b * W..]).for_each(|(a, &v)| *a = *a + v);
+                    s.iter_mut()
+                        .zip(&row[b * W..])
+                        .for_each(|(a, &v)| *a = *a + v);
                 }
             };
             if par {

@@ -62,7 +62,12 @@ const GEMM_MR: usize = 6;
 
 impl PackedB {
     /// Packs `b(q, j)`, q < k, j < n, the panels shared among `threads`. Requires `available()`.
-    pub fn new(k: usize, n: usize, threads: usize, b: impl Fn(usize, usize) -> f32 + Sync) -> PackedB {
+    pub fn new(
+        k: usize,
+        n: usize,
+        threads: usize,
+        b: impl Fn(usize, usize) -> f32 + Sync,
+    ) -> PackedB {
         let mut data = vec![0f32; n.div_ceil(NR) * k * NR];
         let panel = |(p, dst): (usize, &mut [f32])| {
             for j in 0..NR.min(n - p * NR) {

@@ -34,8 +34,8 @@
 //! Split this way, 2 threads reach the pool's speed (1120x256x1024: 121 GFLOP/s, the same as
 //! its own pool's 121-129 measured alongside) and small-m products are faster (32x256x1024:
 //! 82 vs 47-67 GFLOP/s).
-use crate::backend::cpu::num::Num;
 use crate::backend::cpu::kernel_threads;
+use crate::backend::cpu::num::Num;
 use crate::{Error, Result};
 use rayon::prelude::*;
 
@@ -198,7 +198,9 @@ macro_rules! float_kernel {
                                 pb.get().offset(j0 as isize * bcs),
                                 pc.get().add(i0 * n + j0) as *mut $t,
                             );
-                            $mm(rows, k, cols, 1.0, a, ars, acs, b, brs, bcs, 0.0, c, n as isize, 1);
+                            $mm(
+                                rows, k, cols, 1.0, a, ars, acs, b, brs, bcs, 0.0, c, n as isize, 1,
+                            );
                         });
                     }
                 }
@@ -496,7 +498,11 @@ mod tests {
     #[test]
     fn products_split_across_threads() {
         // wide (column blocks, a partial one) and tall (row blocks), row-major and transposed a
-        for &(m, n, k, at) in &[(70, 130, 40, false), (150, 60, 50, true), (33, 200, 70, true)] {
+        for &(m, n, k, at) in &[
+            (70, 130, 40, false),
+            (150, 60, 50, true),
+            (33, 200, 70, true),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
             let want: Vec<f32> = {
@@ -514,7 +520,9 @@ mod tests {
             };
             for threads in [2, 3] {
                 let mut c = vec![f32::NAN; m * n];
-                f32::kernel(m, n, k, data, 0, rs, cs, &b, 0, n as isize, 1, &mut c, threads);
+                f32::kernel(
+                    m, n, k, data, 0, rs, cs, &b, 0, n as isize, 1, &mut c, threads,
+                );
                 assert_eq!(c, want, "({m}, {n}, {k}), {threads} threads");
             }
         }
