@@ -270,104 +270,128 @@ pub fn backward(
         }
     }
 
-    for node in order.iter().rev() {
-        let id = ptr(node);
-        let grads: Vec<Option<Tensor>> = (0..node.num_outputs)
-            .map(|k| node_grads.remove(&(id, k)))
-            .collect();
-        if grads.iter().all(|g| g.is_none()) {
-            continue;
-        }
-        let in_grads = {
-            let saved = node.saved.lock().unwrap_or_else(|e| e.into_inner());
-            let saved = saved.as_ref().ok_or_else(|| {
+    let caller_only = order.iter().any(|n| n.op.needs_caller_thread());
+    // The pass runs on a pool thread (its ops' parallel loops then start from the pool), unless
+    // an op must stay on this thread.
+    let pass = move || -> Result<Vec<Tensor>> {
+        for node in order.iter().rev() {
+            let id = ptr(node);
+            let grads: Vec<Option<Tensor>> = (0..node.num_outputs)
+                .map(|k| node_grads.remove(&(id, k)))
+                .collect();
+            if grads.iter().all(|g| g.is_none()) {
+                continue;
+            }
+            let in_grads = {
+                let saved = node.saved.lock().unwrap_or_else(|e| e.into_inner());
+                let saved = saved.as_ref().ok_or_else(|| {
                 Error::Autograd(format!(
                     "the graph through {} was already freed by an earlier backward: pass retain_graph=True \
                      to the first backward to run another",
                     node.op.name()
                 ))
             })?;
-            let inputs: Vec<Tensor> = if create_graph {
-                saved
-                    .inputs
-                    .iter()
-                    .zip(&node.input_entries)
-                    .map(|(t, e)| t.with_entry(e.clone()))
-                    .collect()
-            } else {
-                saved.inputs.clone()
+                let inputs: Vec<Tensor> = if create_graph {
+                    saved
+                        .inputs
+                        .iter()
+                        .zip(&node.input_entries)
+                        .map(|(t, e)| t.with_entry(e.clone()))
+                        .collect()
+                } else {
+                    saved.inputs.clone()
+                };
+                let needs: Vec<bool> = node.input_entries.iter().map(Option::is_some).collect();
+                let ctx = Ctx {
+                    op: &node.op,
+                    inputs: &inputs,
+                    outputs: &saved.outputs,
+                    needs_grad: &needs,
+                };
+                node.op.backward(&ctx, &grads)?
             };
-            let needs: Vec<bool> = node.input_entries.iter().map(Option::is_some).collect();
-            let ctx = Ctx {
-                op: &node.op,
-                inputs: &inputs,
-                outputs: &saved.outputs,
-                needs_grad: &needs,
-            };
-            node.op.backward(&ctx, &grads)?
-        };
-        for (e, g) in node.input_entries.iter().zip(in_grads) {
-            let (Some(e), Some(g)) = (e, g) else { continue };
-            match e {
-                Entry::Var(v) => add_grad(
-                    &mut var_grads.entry(ptr(v)).or_insert((v.clone(), None)).1,
-                    g,
-                )?,
-                Entry::Out(m, k) => {
-                    let key = (ptr(m), *k);
-                    let mut slot = node_grads.remove(&key);
-                    add_grad(&mut slot, g)?;
-                    node_grads.insert(key, slot.expect("just added"));
+            for (e, g) in node.input_entries.iter().zip(in_grads) {
+                let (Some(e), Some(g)) = (e, g) else { continue };
+                match e {
+                    Entry::Var(v) => add_grad(
+                        &mut var_grads.entry(ptr(v)).or_insert((v.clone(), None)).1,
+                        g,
+                    )?,
+                    Entry::Out(m, k) => {
+                        let key = (ptr(m), *k);
+                        let mut slot = node_grads.remove(&key);
+                        add_grad(&mut slot, g)?;
+                        node_grads.insert(key, slot.expect("just added"));
+                    }
                 }
             }
         }
-    }
 
-    if !retain_graph {
-        for n in &order {
-            *n.saved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if !retain_graph {
+            for n in &order {
+                *n.saved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
         }
-    }
 
-    if let Some(vars) = variables {
-        let mut out = Vec::with_capacity(vars.len());
-        for v in vars {
-            let entry = v
-                .entry()
-                .and_then(|e| e.variable().cloned())
-                .ok_or_else(|| {
-                    Error::Autograd(
+        if let Some(vars) = variables {
+            let mut out = Vec::with_capacity(vars.len());
+            for v in vars {
+                let entry = v
+                    .entry()
+                    .and_then(|e| e.variable().cloned())
+                    .ok_or_else(|| {
+                        Error::Autograd(
                         "autograd.grad: every variable must have a gradient attached (attach_grad)"
                             .into(),
                     )
-                })?;
-            out.push(
-                match var_grads.get(&ptr(&entry)).and_then(|(_, g)| g.clone()) {
-                    Some(g) => g,
-                    None => Tensor::zeros(v.shape(), v.dtype(), v.device())?,
-                },
-            );
+                    })?;
+                out.push(
+                    match var_grads.get(&ptr(&entry)).and_then(|(_, g)| g.clone()) {
+                        Some(g) => g,
+                        None => Tensor::zeros(v.shape(), v.dtype(), v.device())?,
+                    },
+                );
+            }
+            return Ok(out);
         }
-        return Ok(out);
-    }
 
-    for (v, g) in var_grads.into_values() {
-        let Some(g) = g else { continue };
-        let mut buf = v.grad.lock().unwrap_or_else(|e| e.into_inner());
-        if v.req != GradReq::Null {
-            v.fresh.store(true, Ordering::Relaxed);
-        }
-        match (v.req, buf.as_ref()) {
-            (GradReq::Null, _) => {}
-            (_, None) => *buf = Some(g),
-            (GradReq::Write, Some(b)) => b.write_from(&g)?,
-            (GradReq::Add, Some(b)) => {
-                let sum = b.add(&g)?;
-                b.write_from(&sum)?;
+        for (v, g) in var_grads.into_values() {
+            let Some(g) = g else { continue };
+            let mut buf = v.grad.lock().unwrap_or_else(|e| e.into_inner());
+            if v.req != GradReq::Null {
+                v.fresh.store(true, Ordering::Relaxed);
+            }
+            match (v.req, buf.as_ref()) {
+                (GradReq::Null, _) => {}
+                (_, None) => *buf = Some(g),
+                (GradReq::Write, Some(b)) => b.write_from(&g)?,
+                (GradReq::Add, Some(b)) => {
+                    let sum = b.add(&g)?;
+                    b.write_from(&sum)?;
+                }
             }
         }
+        Ok(Vec::new())
+    };
+    if caller_only {
+        pass()
+    } else {
+        on_pool(pass)
     }
-    Ok(Vec::new())
+}
+
+/// `cpu::on_pool` for a pass of many ops (a graph run, a backward pass), with this thread's
+/// autograd modes set on the pool thread too. While a trace is active `f` runs here: the tracer
+/// belongs to this thread.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if crate::graph::trace::active() {
+        return f();
+    }
+    let (recording, training) = (is_recording(), is_training());
+    crate::backend::cpu::on_pool(move || {
+        let _guard = ModeGuard(set_recording(recording), set_training(training));
+        f()
+    })
 }
 
 #[cfg(test)]

@@ -67,6 +67,9 @@ impl Op for PyFunction {
     fn name(&self) -> &'static str {
         "_CustomFunction"
     }
+    fn needs_caller_thread(&self) -> bool {
+        true
+    }
     fn infer(&self, _inputs: &[Meta]) -> Result<Vec<Meta>> {
         Err(Error::Unsupported(
             "autograd.Function cannot be traced into a graph: its forward is Python code".into(),

@@ -475,16 +475,18 @@ fn backward(
         .map(|g| g.as_ref().map(|g| g.t.clone()))
         .collect();
     let vars = variables.map(|v| tensors(&v));
-    let _ = py;
-    let out = guard(|| {
-        autograd::backward(
-            &heads,
-            &hg,
-            vars.as_deref(),
-            retain_graph,
-            create_graph,
-            train_mode,
-        )
+    // The GIL is released for the pass; an `autograd.Function` on the tape takes it back.
+    let out = py.detach(|| {
+        guard(|| {
+            autograd::backward(
+                &heads,
+                &hg,
+                vars.as_deref(),
+                retain_graph,
+                create_graph,
+                train_mode,
+            )
+        })
     })?;
     Ok(out.into_iter().map(wrap).collect())
 }

@@ -181,10 +181,10 @@ impl Graph {
         r
     }
 
-    /// Run the graph on `args`, one tensor per variable in `variables()` order. Each value is
-    /// dropped after its last use.
+    /// Run the graph on `args`, one tensor per variable in `variables()` order, on a pool thread
+    /// (`autograd::on_pool`). Each value is dropped after its last use.
     pub fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        self.run_observed(args, &mut |_, _, _| Ok(()))
+        crate::autograd::on_pool(|| self.run_observed(args, &mut |_, _, _| Ok(())))
     }
 
     /// `run`, calling `observe(node, inputs, outputs)` after each op node.

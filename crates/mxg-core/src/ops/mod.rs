@@ -78,6 +78,12 @@ pub trait Op: Send + Sync + 'static {
     fn fresh(&self) -> Option<Arc<dyn Op>> {
         None
     }
+    /// Whether the op's backward must run on the thread that called `autograd::backward` (it
+    /// runs Python code, which keeps its own per-thread state); a backward pass over such a tape
+    /// stays on the caller's thread instead of moving to the pool (`autograd::on_pool`).
+    fn needs_caller_thread(&self) -> bool {
+        false
+    }
     /// Why the op cannot be written as an MXNet 1.x node, when it cannot; export then fails
     /// naming it.
     fn export_check(&self) -> Result<()> {
