@@ -285,12 +285,12 @@ pub fn backward(
             let in_grads = {
                 let saved = node.saved.lock().unwrap_or_else(|e| e.into_inner());
                 let saved = saved.as_ref().ok_or_else(|| {
-                Error::Autograd(format!(
-                    "the graph through {} was already freed by an earlier backward: pass retain_graph=True \
-                     to the first backward to run another",
-                    node.op.name()
-                ))
-            })?;
+                    Error::Autograd(format!(
+                        "the graph through {} was already freed by an earlier backward: pass \
+                         retain_graph=True to the first backward to run another",
+                        node.op.name()
+                    ))
+                })?;
                 let inputs: Vec<Tensor> = if create_graph {
                     saved
                         .inputs

@@ -492,8 +492,9 @@ real!(f64, f64::exp, f64::tanh);
 fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12582912.0; // 1.5 * 2^23: adding and subtracting it rounds to an integer
     let x = x.clamp(-104.0, 89.0); // NaN passes through
-                                   // The rounded sum holds n in its low mantissa bits: read it there, not by a float-to-int
-                                   // cast, whose saturation keeps the loop from vectorizing.
+
+    // The rounded sum holds n in its low mantissa bits: read it there, not by a float-to-int
+    // cast, whose saturation keeps the loop from vectorizing.
     let shifted = x * std::f32::consts::LOG2_E + ROUND;
     let n = shifted - ROUND;
     let r = x - n * 0.693359375 + n * 2.12194440e-4;
