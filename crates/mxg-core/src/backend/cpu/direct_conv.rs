@@ -9,7 +9,7 @@
 //! over (channel, tap) `q` loads `W` contiguous padded inputs at `base + off[q]` and broadcasts
 //! the MR packed weights. The register tile (MR x W) lives across the whole reduction, so the
 //! output is written once.
-use super::avx2::{available, pack_rows, tile, Ptr};
+use super::avx2::{available, max_lanes, pack_rows, tile, tile_rows, Ptr};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -43,20 +43,28 @@ impl Direct {
     pub fn usable(&self) -> bool {
         self.s[2] == 1 && self.out.iter().all(|&o| o > 0) && self.c > 0 && available()
     }
-    /// Vectors of 8 outputs per tile: 2 unless a row has at most 8 outputs.
+    /// Floats per vector: 16 with AVX-512 unless a row has at most 8 outputs, else 8.
+    fn lanes(&self) -> usize {
+        if self.out[2] > 8 {
+            max_lanes()
+        } else {
+            8
+        }
+    }
+    /// Vectors of outputs per tile: 2 unless a row fits in one.
     fn nv(&self) -> usize {
-        if self.out[2] <= 8 {
+        if self.out[2] <= self.lanes() {
             1
         } else {
             2
         }
     }
-    /// Filters per tile: 6 with 2 vectors (12 accumulators), 12 with one.
+    /// Filters per tile.
     fn mr(&self) -> usize {
-        12 / self.nv()
+        tile_rows(self.lanes(), self.nv())
     }
     fn width(&self) -> usize {
-        8 * self.nv()
+        self.lanes() * self.nv()
     }
     fn tiles(&self) -> usize {
         self.out[2].div_ceil(self.width())
@@ -188,6 +196,7 @@ impl Direct {
                     // `rows` x columns `nr` of this item's output at `o`.
                     unsafe {
                         tile(
+                            self.lanes(),
                             self.nv(),
                             kc,
                             wpan.as_ptr(),

@@ -27,10 +27,12 @@
 //! 256 and takes every product. Without AVX-512, gemm's AVX2 kernels are faster only for tiny
 //! products, so matrixmultiply takes those from about 48^3 up (`USE_GEMM_BELOW`).
 //!
-//! Threads. matrixmultiply runs without its own thread pool: a large product is split into
-//! blocks of rows or columns that run as single-threaded products on our rayon pool
-//! (`split_output`). With its pool beside ours, the two sets of threads competed for the same
-//! cores: a 2-layer LSTM training step sped up 1.27x from 1 to 2 threads, against torch's 2.1x.
+//! Threads. Neither library runs its own thread pool: a large product is split into blocks of
+//! rows or columns that run as single-threaded products on our rayon pool (`split_output`).
+//! gemm's own rayon parallelism made two threads slower than one on an AVX-512 Xeon (2 cores,
+//! 128x784 . 784x512: 0.94 ms on 2 threads, 0.75 ms on 1; split here, 0.67 ms). With
+//! matrixmultiply's pool beside ours, the two sets of threads competed for the same cores: a
+//! 2-layer LSTM training step sped up 1.27x from 1 to 2 threads, against torch's 2.1x.
 //! Split this way, 2 threads reach the pool's speed (1120x256x1024: 121 GFLOP/s, the same as
 //! its own pool's 121-129 measured alongside) and small-m products are faster (32x256x1024:
 //! 82 vs 47-67 GFLOP/s).
@@ -128,14 +130,6 @@ fn split_output(
     });
 }
 
-fn gemm_parallelism(threads: usize, m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if threads > 1 && m * n * k >= 48 * 48 * 256 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    }
-}
-
 macro_rules! float_kernel {
     ($t:ty, $mm:path) => {
         impl GemmElem for $t {
@@ -166,31 +160,14 @@ macro_rules! float_kernel {
                 // bounds (`check_bounds`), and c holds m*n elements, written row-major.
                 unsafe {
                     let (pa, pb, pc) = (a.as_ptr().add(ao), b.as_ptr().add(bo), c.as_mut_ptr());
-                    if m * n * k < USE_GEMM_BELOW || gemm_has_avx512() {
-                        gemm::gemm(
-                            m,
-                            n,
-                            k,
-                            pc,
-                            1,
-                            n as isize,
-                            false,
-                            pa,
-                            acs,
-                            ars,
-                            pb,
-                            bcs,
-                            brs,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm_parallelism(threads, m, n, k),
-                        );
-                    } else {
-                        let (pa, pb, pc) = (Shared(pa), Shared(pb), Shared(pc));
-                        split_output(m, n, k, threads, |i0, rows, j0, cols| {
+                    let (pa, pb, pc) = (Shared(pa), Shared(pb), Shared(pc));
+                    let small = m * n * k < USE_GEMM_BELOW;
+                    split_output(
+                        m,
+                        n,
+                        k,
+                        if small { 1 } else { threads },
+                        |i0, rows, j0, cols| {
                             // SAFETY: the block (i0.., j0..) is inside the product, and each
                             // task writes its own block of c.
                             let (a, b, c) = (
@@ -198,11 +175,36 @@ macro_rules! float_kernel {
                                 pb.get().offset(j0 as isize * bcs),
                                 pc.get().add(i0 * n + j0) as *mut $t,
                             );
-                            $mm(
-                                rows, k, cols, 1.0, a, ars, acs, b, brs, bcs, 0.0, c, n as isize, 1,
-                            );
-                        });
-                    }
+                            if small || gemm_has_avx512() {
+                                gemm::gemm(
+                                    rows,
+                                    cols,
+                                    k,
+                                    c,
+                                    1,
+                                    n as isize,
+                                    false,
+                                    a,
+                                    acs,
+                                    ars,
+                                    b,
+                                    bcs,
+                                    brs,
+                                    0.0,
+                                    1.0,
+                                    false,
+                                    false,
+                                    false,
+                                    gemm::Parallelism::None,
+                                );
+                            } else {
+                                $mm(
+                                    rows, k, cols, 1.0, a, ars, acs, b, brs, bcs, 0.0, c,
+                                    n as isize, 1,
+                                );
+                            }
+                        },
+                    );
                 }
             }
         }
