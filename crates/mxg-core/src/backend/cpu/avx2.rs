@@ -222,71 +222,64 @@ pub unsafe fn tile(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn micro<const MR: usize, const NV: usize>(
-    kc: usize,
-    w: *const f32,
-    x: *const f32,
-    off: *const usize,
-    y: *mut f32,
-    ldy: usize,
-) {
-    let mut r = [[_mm256_setzero_ps(); NV]; MR];
-    let mut w = w;
-    for q in 0..kc {
-        let xq = x.add(*off.add(q));
-        let mut b = [_mm256_setzero_ps(); NV];
-        for (v, bv) in b.iter_mut().enumerate() {
-            *bv = _mm256_loadu_ps(xq.add(8 * v));
-        }
-        for (i, ri) in r.iter_mut().enumerate() {
-            let a = _mm256_broadcast_ss(&*w.add(i));
-            for v in 0..NV {
-                ri[v] = _mm256_fmadd_ps(a, b[v], ri[v]);
+/// The micro kernel for one vector type: MR rows x NV vectors of `$lanes` floats.
+macro_rules! micro_kernel {
+    ($name:ident, $feature:literal, $lanes:literal, $zero:ident, $load:ident, $splat:ident,
+     $fma:ident, $store:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<const MR: usize, const NV: usize>(
+            kc: usize,
+            w: *const f32,
+            x: *const f32,
+            off: *const usize,
+            y: *mut f32,
+            ldy: usize,
+        ) {
+            let mut r = [[$zero(); NV]; MR];
+            let mut w = w;
+            for q in 0..kc {
+                let xq = x.add(*off.add(q));
+                let mut b = [$zero(); NV];
+                for (v, bv) in b.iter_mut().enumerate() {
+                    *bv = $load(xq.add($lanes * v));
+                }
+                for (i, ri) in r.iter_mut().enumerate() {
+                    let a = $splat(*w.add(i));
+                    for v in 0..NV {
+                        ri[v] = $fma(a, b[v], ri[v]);
+                    }
+                }
+                w = w.add(MR);
+            }
+            for (i, ri) in r.iter().enumerate() {
+                for (v, rv) in ri.iter().enumerate() {
+                    $store(y.add(i * ldy + $lanes * v), *rv);
+                }
             }
         }
-        w = w.add(MR);
-    }
-    for (i, ri) in r.iter().enumerate() {
-        for (v, rv) in ri.iter().enumerate() {
-            _mm256_storeu_ps(y.add(i * ldy + 8 * v), *rv);
-        }
-    }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn micro512<const MR: usize, const NV: usize>(
-    kc: usize,
-    w: *const f32,
-    x: *const f32,
-    off: *const usize,
-    y: *mut f32,
-    ldy: usize,
-) {
-    let mut r = [[_mm512_setzero_ps(); NV]; MR];
-    let mut w = w;
-    for q in 0..kc {
-        let xq = x.add(*off.add(q));
-        let mut b = [_mm512_setzero_ps(); NV];
-        for (v, bv) in b.iter_mut().enumerate() {
-            *bv = _mm512_loadu_ps(xq.add(16 * v));
-        }
-        for (i, ri) in r.iter_mut().enumerate() {
-            let a = _mm512_set1_ps(*w.add(i));
-            for v in 0..NV {
-                ri[v] = _mm512_fmadd_ps(a, b[v], ri[v]);
-            }
-        }
-        w = w.add(MR);
-    }
-    for (i, ri) in r.iter().enumerate() {
-        for (v, rv) in ri.iter().enumerate() {
-            _mm512_storeu_ps(y.add(i * ldy + 16 * v), *rv);
-        }
-    }
-}
+micro_kernel!(
+    micro,
+    "avx2,fma",
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
+micro_kernel!(
+    micro512,
+    "avx512f",
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
 
 #[cfg(test)]
 mod tests {
