@@ -9,7 +9,7 @@
 //! over (channel, tap) `q` loads `W` contiguous padded inputs at `base + off[q]` and broadcasts
 //! the MR packed weights. The register tile (MR x W) lives across the whole reduction, so the
 //! output is written once.
-use super::avx2::{available, max_lanes, pack_rows, tile, tile_rows, Ptr};
+use super::avx2::{available, max_lanes, pack_rows, tile, tile_heights, Ptr};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -59,9 +59,14 @@ impl Direct {
             2
         }
     }
-    /// Filters per tile.
+    /// Filters per tile: the height that computes the fewest rows for a group's filters (the
+    /// tallest among equals).
     fn mr(&self) -> usize {
-        tile_rows(self.lanes(), self.nv())
+        let fg = self.f / self.g;
+        let hs = tile_heights(self.lanes(), self.nv());
+        let rows = |h: usize| fg.div_ceil(h) * h;
+        hs.iter()
+            .fold(hs[0], |b, &h| if rows(h) < rows(b) { h } else { b })
     }
     fn width(&self) -> usize {
         self.lanes() * self.nv()
@@ -198,6 +203,7 @@ impl Direct {
                         tile(
                             self.lanes(),
                             self.nv(),
+                            mr,
                             kc,
                             wpan.as_ptr(),
                             xp.as_ptr().add(xg + t * wd),
