@@ -1848,7 +1848,7 @@ pub(super) mod tests {
     }
 
     /// The direct float32 kernels (forward and data) agree with im2col + GEMM, over shapes that
-    /// hit both tile widths, partial tiles in both directions, groups, dilation, 3-D, stride on
+    /// hit both tile widths and every tile height, partial tiles in both directions, groups, dilation, 3-D, stride on
     /// the outer axes, and one item (rows split over threads) or several.
     #[test]
     fn direct_kernels_match_gemm() {
@@ -1873,10 +1873,14 @@ pub(super) mod tests {
             ),
             case(4, 1, 20, 1, &[28, 28], &[5, 5], &[1, 1], &[1, 1], &[0, 0]),
         ];
+        // Every tile height: (filters, row width) that pick 12 (2 zmm), 20, 24, 16 (1 zmm),
+        // 12, 10 (1 ymm) rows.
+        let heights = [(24, 20), (40, 12), (24, 14), (16, 10), (12, 6), (10, 6)]
+            .map(|(f, w)| case(2, 3, f, 1, &[4, w], &[3, 3], &[1, 1], &[1, 1], &[1, 1]));
         let f32v = |n: usize, seed: u64| -> Vec<f32> {
             vals(n, seed).into_iter().map(|v| v as f32).collect()
         };
-        for cs in grid {
+        for cs in grid.into_iter().chain(heights) {
             let conv = parse_conv("Convolution", &attrs(&cs, false, cs.f), true, 0).unwrap();
             let mut xs = vec![cs.n, cs.c];
             xs.extend_from_slice(&cs.sp);
@@ -1922,10 +1926,16 @@ pub(super) mod tests {
                     &[&r, &w],
                 )
                 .unwrap();
-                let dw = apply1(Arc::new(ConvWeight { conv }), &[&x, &r]).unwrap();
                 let yr = dot(&y, &r);
                 assert!((yr - dot(&x, &dx)).abs() < 1e-10, "{cs:?} cl={cl}");
-                assert!((yr - dot(&w, &dw)).abs() < 1e-10, "{cs:?} cl={cl}");
+                // in parallel, one item at a time, the whole batch in one piece
+                for budget in [0, 1, 1 << 30] {
+                    BUDGET.with(|b| b.set(budget));
+                    let dw = apply1(Arc::new(ConvWeight { conv: conv.clone() }), &[&x, &r]);
+                    BUDGET.with(|b| b.set(0));
+                    let e = (yr - dot(&w, &dw.unwrap())).abs();
+                    assert!(e < 1e-10, "{cs:?} cl={cl} budget={budget}");
+                }
                 // Deconvolution (num_filter = the data's channels) is the same transpose.
                 let adj: Vec<usize> = (0..cs.k.len())
                     .map(|a| (cs.sp[a] + 2 * cs.p[a] - (cs.d[a] * (cs.k[a] - 1) + 1)) % cs.s[a])
