@@ -135,17 +135,22 @@ impl Direct {
         PADDED.with(|buf| {
             let mut buf = buf.borrow_mut();
             let [dp, hp, wp] = self.padded();
-            buf.clear();
             buf.resize(self.c * dp * hp * wp, 0.0);
             let [id, ih, iw] = self.img;
             let [pd, ph, pw] = self.p;
-            for (c, xc) in x.chunks(id * ih * iw).enumerate() {
-                for (z, xz) in xc.chunks(ih * iw).enumerate() {
-                    for (r, xr) in xz.chunks(iw).enumerate() {
-                        let o = ((c * dp + z + pd) * hp + r + ph) * wp + pw;
-                        buf[o..o + iw].copy_from_slice(xr);
-                    }
+            // Every element written once: the input, or zero around it (the buffer holds the
+            // last item's values).
+            for (i, row) in buf.chunks_mut(wp).enumerate() {
+                let (r, z, c) = (i % hp, i / hp % dp, i / (hp * dp));
+                let (r, z) = (r.wrapping_sub(ph), z.wrapping_sub(pd));
+                if r >= ih || z >= id {
+                    row.fill(0.0);
+                    continue;
                 }
+                let src = ((c * id + z) * ih + r) * iw;
+                row[..pw].fill(0.0);
+                row[pw..pw + iw].copy_from_slice(&x[src..src + iw]);
+                row[pw + iw..].fill(0.0);
             }
             let off = self.offsets();
             let (xp, rows): (&[f32], _) = (&buf, 0..self.out[0] * self.out[1]);
