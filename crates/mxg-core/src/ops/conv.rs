@@ -1848,8 +1848,9 @@ pub(super) mod tests {
     }
 
     /// The direct float32 kernels (forward and data) agree with im2col + GEMM, over shapes that
-    /// hit both tile widths and every tile height, partial tiles in both directions, groups, dilation, 3-D, stride on
-    /// the outer axes, and one item (rows split over threads) or several.
+    /// hit both tile widths and every tile height, partial tiles in both directions, groups,
+    /// dilation, 3-D, stride on the outer axes, and one item (rows split over threads) or
+    /// several.
     #[test]
     fn direct_kernels_match_gemm() {
         if !crate::backend::cpu::avx2::available() {

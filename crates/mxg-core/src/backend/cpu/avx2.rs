@@ -29,19 +29,43 @@ pub fn max_lanes() -> usize {
     8
 }
 
-/// The tile heights `tile` runs for `nv` vectors of `lanes` floats, tallest first: the tallest
-/// keeps the most sums in registers (24 zmm with AVX-512, 12 ymm with AVX2), the shorter ones waste fewer rows on a filter count the
-/// tallest does not divide (64 filters: 6 tiles of 12 compute 72 rows, 8 of 8 compute 64).
-/// Against the tallest alone (2-core AVX-512 Xeon, both builds in one process, calls
-/// alternated, median of the per-call ratios): 64x20x12x12 5x5 to 50 filters 0.87-0.90 of the
-/// time (10-row ymm tiles), 32x64x32x32 3x3 to 64 filters 0.97-0.99 (8 x 2 zmm).
-pub fn tile_heights(lanes: usize, nv: usize) -> &'static [usize] {
-    match (lanes, nv) {
-        (16, 1) => &[24, 20, 16],
-        (16, _) => &[12, 10, 8],
-        (_, 1) => &[12, 10, 8],
-        _ => &[6, 5, 4],
-    }
+/// The kernel of one tile shape: `micro512` or `micro` at one MR x NV.
+#[cfg(target_arch = "x86_64")]
+type Micro = unsafe fn(usize, *const f32, *const f32, *const usize, *mut f32, usize);
+
+/// Defines `tile_heights` and the kernel of each (lanes, nv, height) from one table.
+macro_rules! tiles {
+    ($(#[$doc:meta])* $($lanes:literal x $nv:literal: $kernel:ident [$($mr:literal),+];)+) => {
+        $(#[$doc])*
+        pub fn tile_heights(lanes: usize, nv: usize) -> &'static [usize] {
+            match (lanes, nv) {
+                $(($lanes, $nv) => &[$($mr),+],)+
+                _ => unreachable!("no tiles of {nv} vectors of {lanes} lanes"),
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        fn micro_for(lanes: usize, nv: usize, mr: usize) -> Micro {
+            match (lanes, nv, mr) {
+                $($(($lanes, $nv, $mr) => $kernel::<$mr, $nv>,)+)+
+                _ => unreachable!("no {mr} x {nv} tile of {lanes} lanes (see tile_heights)"),
+            }
+        }
+    };
+}
+
+tiles! {
+    /// The tile heights `tile` runs for `nv` vectors of `lanes` floats, tallest first: the
+    /// tallest keeps the most sums in registers (24 zmm with AVX-512, 12 ymm with AVX2), the
+    /// shorter ones waste fewer rows on a filter count the tallest does not divide (64 filters:
+    /// 6 tiles of 12 compute 72 rows, 8 of 8 compute 64). Against the tallest alone (2-core
+    /// AVX-512 Xeon, both builds in one process, calls alternated, median of the per-call
+    /// ratios): 64x20x12x12 5x5 to 50 filters 0.87-0.90 of the time (10-row ymm tiles),
+    /// 32x64x32x32 3x3 to 64 filters 0.97-0.99 (8 x 2 zmm).
+    16 x 2: micro512 [12, 10, 8];
+    16 x 1: micro512 [24, 20, 16];
+    8 x 2: micro [6, 5, 4];
+    8 x 1: micro [12, 10, 8];
 }
 
 /// Packs rows `r0..r0 + rows` (of a matrix read by `at(row, q)`) for the kernel:
@@ -215,21 +239,7 @@ pub unsafe fn tile(
         (t.as_mut_ptr(), lanes * nv)
     };
     #[cfg(target_arch = "x86_64")]
-    match (lanes, nv, mr) {
-        (16, 2, 12) => micro512::<12, 2>(kc, w, x, off, dst, ld),
-        (16, 2, 10) => micro512::<10, 2>(kc, w, x, off, dst, ld),
-        (16, 2, 8) => micro512::<8, 2>(kc, w, x, off, dst, ld),
-        (16, 1, 24) => micro512::<24, 1>(kc, w, x, off, dst, ld),
-        (16, 1, 20) => micro512::<20, 1>(kc, w, x, off, dst, ld),
-        (16, 1, 16) => micro512::<16, 1>(kc, w, x, off, dst, ld),
-        (8, 2, 6) => micro::<6, 2>(kc, w, x, off, dst, ld),
-        (8, 2, 5) => micro::<5, 2>(kc, w, x, off, dst, ld),
-        (8, 2, 4) => micro::<4, 2>(kc, w, x, off, dst, ld),
-        (8, 1, 12) => micro::<12, 1>(kc, w, x, off, dst, ld),
-        (8, 1, 10) => micro::<10, 1>(kc, w, x, off, dst, ld),
-        (8, 1, 8) => micro::<8, 1>(kc, w, x, off, dst, ld),
-        _ => unreachable!("no {mr} x {nv} tile of {lanes} lanes (see tile_heights)"),
-    }
+    micro_for(lanes, nv, mr)(kc, w, x, off, dst, ld);
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("the kernels run only where `available` (x86-64)");
     if !full {
