@@ -68,6 +68,15 @@ tiles! {
     8 x 1: micro [12, 10, 8];
 }
 
+/// The tile height of `nv` vectors of `lanes` floats for `rows` rows: the one that computes the
+/// fewest rows (the tallest among equals).
+pub fn tile_height(lanes: usize, nv: usize, rows: usize) -> usize {
+    let hs = tile_heights(lanes, nv);
+    let computed = |h: usize| rows.div_ceil(h) * h;
+    hs.iter()
+        .fold(hs[0], |b, &h| if computed(h) < computed(b) { h } else { b })
+}
+
 /// Packs rows `r0..r0 + rows` (of a matrix read by `at(row, q)`) for the kernel:
 /// `dst[q * mr + i] = at(r0 + i, q)` for q < kc, zero for rows past `rows`.
 pub fn pack_rows(
@@ -165,7 +174,7 @@ impl PackedB {
             return;
         }
         let (lanes, nr) = (self.lanes, 2 * self.lanes);
-        let mr = tile_heights(lanes, 2)[0];
+        let mr = tile_height(lanes, 2, m);
         let rpanels = m.div_ceil(mr);
         let mut ap = vec![0f32; rpanels * k * mr];
         for (i, dst) in ap.chunks_mut(k * mr).enumerate() {

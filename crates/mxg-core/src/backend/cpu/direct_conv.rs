@@ -9,7 +9,7 @@
 //! over (channel, tap) `q` loads `W` contiguous padded inputs at `base + off[q]` and broadcasts
 //! the MR packed weights. The register tile (MR x W) lives across the whole reduction, so the
 //! output is written once.
-use super::avx2::{available, max_lanes, pack_rows, tile, tile_heights, Ptr};
+use super::avx2::{available, max_lanes, pack_rows, tile, tile_height, Ptr};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -62,11 +62,7 @@ impl Direct {
     /// Filters per tile: the height that computes the fewest rows for a group's filters (the
     /// tallest among equals).
     fn mr(&self) -> usize {
-        let fg = self.f / self.g;
-        let hs = tile_heights(self.lanes(), self.nv());
-        let rows = |h: usize| fg.div_ceil(h) * h;
-        hs.iter()
-            .fold(hs[0], |b, &h| if rows(h) < rows(b) { h } else { b })
+        tile_height(self.lanes(), self.nv(), self.f / self.g)
     }
     fn width(&self) -> usize {
         self.lanes() * self.nv()
