@@ -2,10 +2,11 @@
 
     python3 benches/ab_conv.py OLD/_core.abi3.so NEW/_core.abi3.so [--dw] [conv1 conv2 res]
 
-Loads both extension modules, then times one convolution (forward, or with --dw forward and
-weight gradient) from each, calls alternated, 60 pairs. The median of the per-pair ratios
-new/old is steadier than either build's own figures when other load comes and goes. Cases:
-LeNet's two convolutions (batch 64) and the ResNet block's 3x3 (batch 32, 64 channels, 32x32).
+Loads both extension modules, then times one op (forward, or with --dw forward and weight
+gradient) from each, calls alternated, 60 pairs. The median of the per-pair ratios new/old is
+steadier than either build's own figures when other load comes and goes. Cases: LeNet's two
+convolutions (batch 64), the ResNet block's 3x3 (batch 32, 64 channels, 32x32), and `lstm`, the
+fused 2-layer LSTM of `lstm.py` (T=35, batch 32, input and hidden 256; not run by default).
 """
 import argparse
 import importlib.util
@@ -27,21 +28,38 @@ def load(tag, path):
     return m
 
 
-def conv_call(core, xn, wn, attrs, dw):
+def op_call(core, op, arrays, attrs, dw):
+    """Runs `op` on the arrays; with dw, also the gradient of its first output w.r.t. the second
+    array (the weights)."""
     dev = ("cpu", 0)
-    x = core.from_address(xn.ctypes.data, "float32", list(xn.shape), dev)
-    w = core.from_address(wn.ctypes.data, "float32", list(wn.shape), dev)
+    ts = [core.from_address(a.ctypes.data, "float32", list(a.shape), dev) for a in arrays]
     if dw:
-        core.mark_variable(w, "write", core.full(list(wn.shape), 0.0, "float32", dev))
+        core.mark_variable(ts[1], "write", core.full(list(arrays[1].shape), 0.0, "float32", dev))
 
     def f():
         core.set_recording(dw)
-        y = core.invoke("convolution", [x, w], attrs)
+        y = core.invoke(op, ts, attrs)
         core.set_recording(False)
         if dw:
             core.backward([y[0] if isinstance(y, (list, tuple)) else y], [None], None,
                           False, False, True)
     return f
+
+
+def case(name, rng):
+    """(op, arrays, attrs) of one case."""
+    if name == "lstm":
+        t, n, i, h = 35, 32, 256, 256
+        size = 2 * (4 * h * (i + h) + 8 * h)
+        arrays = [rng.uniform(-1, 1, (t, n, i)), rng.uniform(-0.06, 0.06, size),
+                  onp.zeros((2, n, h)), onp.zeros((2, n, h))]
+        attrs = {"mode": "lstm", "state_size": h, "num_layers": 2}
+        return "rnn", [a.astype("float32") for a in arrays], attrs
+    xs, ws, pad = CASES[name]
+    arrays = [rng.standard_normal(s).astype("float32") for s in (xs, ws)]
+    attrs = {"kernel": str(ws[2:]), "num_filter": str(ws[0]), "pad": str((pad, pad)),
+             "no_bias": "True"}
+    return "convolution", arrays, attrs
 
 
 def main():
@@ -53,13 +71,8 @@ def main():
     args = ap.parse_intermixed_args()
     cores = load("old", args.old), load("new", args.new)
     for name in args.cases:
-        xs, ws, pad = CASES[name]
-        rng = onp.random.default_rng(0)
-        xn = rng.standard_normal(xs).astype("float32")
-        wn = rng.standard_normal(ws).astype("float32")
-        attrs = {"kernel": str(ws[2:]), "num_filter": str(ws[0]), "pad": str((pad, pad)),
-                 "no_bias": "True"}
-        fs = [conv_call(c, xn, wn, attrs, args.dw) for c in cores]
+        op, arrays, attrs = case(name, onp.random.default_rng(0))
+        fs = [op_call(c, op, arrays, attrs, args.dw) for c in cores]
         for f in fs:
             f()
             f()
