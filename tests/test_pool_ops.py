@@ -213,6 +213,31 @@ def test_max_grad_ties_go_to_first_maximum():
     onp.testing.assert_array_equal(x2.grad.asnumpy(), [[[1, 0, 0], [1, 0, 0]]])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_grad_2x2_ties_and_nans(dtype):
+    # The 2x2 stride-2 backward (a SIMD kernel for float32, 16 windows a vector): rows of 1 to
+    # 37 windows (partial vectors), odd widths (the last column uncovered), ties and NaNs. The
+    # gradient goes to the first position (row-major in the window) equal to the maximum, or
+    # to the first NaN.
+    for wo, odd in [(1, 0), (7, 1), (8, 0), (16, 0), (17, 1), (37, 0)]:
+        h, w = 6, 2 * wo + odd
+        x = rng.randint(0, 3, size=(2, 3, h, w)).astype(dtype)
+        x[rng.rand(*x.shape) < 0.05] = onp.nan
+        xa = np.array(x, dtype=dtype)
+        xa.attach_grad()
+        g = rng.randn(2, 3, h // 2, wo).astype(dtype)
+        with mx.autograd.record():
+            y = invoke("pooling", [xa], kernel=(2, 2), stride=(2, 2), pool_type="max")
+        y.backward(np.array(g, dtype=dtype))
+        want = onp.zeros_like(x)
+        for n, c, i, j in itertools.product(range(2), range(3), range(h // 2), range(wo)):
+            win = x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2].ravel()
+            nan = onp.isnan(win)
+            k = int(onp.argmax(nan)) if nan.any() else int(onp.argmax(win))
+            want[n, c, 2 * i + k // 2, 2 * j + k % 2] = g[n, c, i, j]
+        onp.testing.assert_array_equal(xa.grad.asnumpy(), want, err_msg=f"{wo} windows, {dtype}")
+
+
 def test_second_order_avg_and_max():
     # d/dx sum((dL/dx) * w): zero for max and avg (piecewise linear), but the graph must build;
     # d/dg of the backward is the forward selection, checked through autograd.grad on g.

@@ -15,7 +15,7 @@
 //! as in the forward pass).
 use super::layers::{sh, with_slice};
 use super::{apply1, Attr, Attrs, Ctx, Meta, Op, Registry};
-use crate::backend::cpu::{self, num::Real};
+use crate::backend::cpu::{self, avx2, num::Real};
 use crate::storage::CpuElement;
 use crate::{DType, Error, Result, Tensor};
 use rayon::prelude::*;
@@ -165,6 +165,19 @@ impl Geo {
 /// Element types max pooling takes, with the identity of `max`.
 pub trait PoolElem: CpuElement {
     fn lowest() -> Self;
+    /// One row of `max22_bwd`'s windows (rows `x0`, `x1` of the input, `m` the maxima, `g`
+    /// their gradients) by a SIMD kernel where the type and the CPU have one; false (nothing
+    /// written) elsewhere.
+    fn max22_bwd_row(
+        _x0: &[Self],
+        _x1: &[Self],
+        _m: &[Self],
+        _g: &[Self],
+        _d0: &mut [Self],
+        _d1: &mut [Self],
+    ) -> bool {
+        false
+    }
 }
 macro_rules! pool_elem {
     ($($t:ty => $v:expr),*) => {$(
@@ -176,8 +189,24 @@ macro_rules! pool_elem {
         }
     )*};
 }
-pool_elem!(f32 => f32::NEG_INFINITY, f64 => f64::NEG_INFINITY, i8 => i8::MIN, u8 => 0,
-           i32 => i32::MIN, i64 => i64::MIN);
+pool_elem!(f64 => f64::NEG_INFINITY, i8 => i8::MIN, u8 => 0, i32 => i32::MIN, i64 => i64::MIN);
+
+impl PoolElem for f32 {
+    #[inline]
+    fn lowest() -> Self {
+        f32::NEG_INFINITY
+    }
+    fn max22_bwd_row(
+        x0: &[f32],
+        x1: &[f32],
+        m: &[f32],
+        g: &[f32],
+        d0: &mut [f32],
+        d1: &mut [f32],
+    ) -> bool {
+        avx2::max22_bwd_row(x0, x1, m, g, d0, d1)
+    }
+}
 
 /// Whether `v` replaces the running maximum `best`: larger, or the first NaN (NaN propagates).
 #[inline(always)]
@@ -233,6 +262,9 @@ fn max22_bwd<T: PoolElem + Real>(x: &[T], y: &[T], gy: &[T], gx: &mut [T], g: &G
     for ((gr, yr), (xr, gxr)) in rows.zip(x.chunks_exact(2 * w).zip(gx.chunks_exact_mut(2 * w))) {
         let (x0, x1) = xr.split_at(w);
         let (d0, d1) = gxr.split_at_mut(w);
+        if T::max22_bwd_row(x0, x1, yr, gr, d0, d1) {
+            continue;
+        }
         let wins = x0.chunks_exact(2).zip(x1.chunks_exact(2));
         let outs = d0.chunks_exact_mut(2).zip(d1.chunks_exact_mut(2));
         for (((a, b), (da, db)), (&m, &gv)) in wins.zip(outs).zip(yr.iter().zip(gr)) {

@@ -258,6 +258,81 @@ pub unsafe fn tile(
     }
 }
 
+/// The backward of one row of 2x2 stride-2 max-pooling windows, 16 windows a vector: window j
+/// covers `x0[2j..2j + 2]` and `x1[2j..2j + 2]`, its maximum is `m[j]` and its gradient `g[j]`,
+/// which goes to the first of its four positions equal to the maximum (the first NaN when it is
+/// NaN); the other three get 0. False where the CPU lacks AVX-512 (nothing written).
+pub fn max22_bwd_row(
+    x0: &[f32],
+    x1: &[f32],
+    m: &[f32],
+    g: &[f32],
+    d0: &mut [f32],
+    d1: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if max_lanes() == 16 {
+        let n = m.len();
+        assert!(g.len() == n && x0.len().min(x1.len()).min(d0.len()).min(d1.len()) >= 2 * n);
+        // SAFETY: the CPU has AVX-512; the kernel reads and writes 2n values of the x and d
+        // rows and n of m and g, all checked above.
+        unsafe {
+            max22_bwd_512(
+                n,
+                [x0.as_ptr(), x1.as_ptr(), m.as_ptr(), g.as_ptr()],
+                d0,
+                d1,
+            );
+        }
+        return true;
+    }
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max22_bwd_512(n: usize, [x0, x1, m, g]: [*const f32; 4], d0: &mut [f32], d1: &mut [f32]) {
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    let first = |k: usize| -> __mmask16 { ((1u32 << k.min(16)) - 1) as u16 };
+    let (d0, d1) = (d0.as_mut_ptr(), d1.as_mut_ptr());
+    for j in (0..n).step_by(16) {
+        let k = (n - j).min(16);
+        // Masked loads and stores: the last vector of a row may hold fewer than 16 windows.
+        let (wm, ma, mb) = (first(k), first(2 * k), first((2 * k).saturating_sub(16)));
+        let pair = |p: *const f32| {
+            let (a, b) = (
+                _mm512_maskz_loadu_ps(ma, p.add(2 * j)),
+                _mm512_maskz_loadu_ps(mb, p.add(2 * j + 16)),
+            );
+            (
+                _mm512_permutex2var_ps(a, even, b),
+                _mm512_permutex2var_ps(a, odd, b),
+            )
+        };
+        let ((a, b), (c, _)) = (pair(x0), pair(x1));
+        let (mv, gv) = (
+            _mm512_maskz_loadu_ps(wm, m.add(j)),
+            _mm512_maskz_loadu_ps(wm, g.add(j)),
+        );
+        let hit =
+            |v| _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, mv) | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        let h0 = hit(a);
+        let h1 = !h0 & hit(b);
+        let h2 = !(h0 | h1) & hit(c);
+        let h3 = !(h0 | h1 | h2);
+        let put = |dst: *mut f32, (e, o): (__mmask16, __mmask16)| {
+            let (e, o) = (_mm512_maskz_mov_ps(e, gv), _mm512_maskz_mov_ps(o, gv));
+            _mm512_mask_storeu_ps(dst.add(2 * j), ma, _mm512_permutex2var_ps(e, lo, o));
+            _mm512_mask_storeu_ps(dst.add(2 * j + 16), mb, _mm512_permutex2var_ps(e, hi, o));
+        };
+        put(d0, (h0, h1));
+        put(d1, (h2, h3));
+    }
+}
+
 /// The micro kernel for one vector type: MR rows x NV vectors of `$lanes` floats.
 macro_rules! micro_kernel {
     ($name:ident, $feature:literal, $lanes:literal, $zero:ident, $load:ident, $splat:ident,
