@@ -165,17 +165,10 @@ impl Geo {
 /// Element types max pooling takes, with the identity of `max`.
 pub trait PoolElem: CpuElement {
     fn lowest() -> Self;
-    /// One row of `max22_bwd`'s windows (rows `x0`, `x1` of the input, `m` the maxima, `g`
-    /// their gradients) by a SIMD kernel where the type and the CPU have one; false (nothing
-    /// written) elsewhere.
-    fn max22_bwd_row(
-        _x0: &[Self],
-        _x1: &[Self],
-        _m: &[Self],
-        _g: &[Self],
-        _d0: &mut [Self],
-        _d1: &mut [Self],
-    ) -> bool {
+    /// One row of `max22_bwd`'s windows (`[x0, x1, m, g]`: the two input rows, the maxima and
+    /// their gradients; `[d0, d1]`: the two gradient rows) by a SIMD kernel where the type and
+    /// the CPU have one; false (nothing written) elsewhere.
+    fn max22_bwd_row(_src: [&[Self]; 4], _dst: [&mut [Self]; 2]) -> bool {
         false
     }
 }
@@ -196,15 +189,8 @@ impl PoolElem for f32 {
     fn lowest() -> Self {
         f32::NEG_INFINITY
     }
-    fn max22_bwd_row(
-        x0: &[f32],
-        x1: &[f32],
-        m: &[f32],
-        g: &[f32],
-        d0: &mut [f32],
-        d1: &mut [f32],
-    ) -> bool {
-        avx2::max22_bwd_row(x0, x1, m, g, d0, d1)
+    fn max22_bwd_row(src: [&[f32]; 4], dst: [&mut [f32]; 2]) -> bool {
+        avx2::max22_bwd_row(src, dst)
     }
 }
 
@@ -262,7 +248,7 @@ fn max22_bwd<T: PoolElem + Real>(x: &[T], y: &[T], gy: &[T], gx: &mut [T], g: &G
     for ((gr, yr), (xr, gxr)) in rows.zip(x.chunks_exact(2 * w).zip(gx.chunks_exact_mut(2 * w))) {
         let (x0, x1) = xr.split_at(w);
         let (d0, d1) = gxr.split_at_mut(w);
-        if T::max22_bwd_row(x0, x1, yr, gr, d0, d1) {
+        if T::max22_bwd_row([x0, x1, yr, gr], [d0, d1]) {
             continue;
         }
         let wins = x0.chunks_exact(2).zip(x1.chunks_exact(2));

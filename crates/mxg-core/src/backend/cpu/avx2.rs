@@ -262,14 +262,7 @@ pub unsafe fn tile(
 /// covers `x0[2j..2j + 2]` and `x1[2j..2j + 2]`, its maximum is `m[j]` and its gradient `g[j]`,
 /// which goes to the first of its four positions equal to the maximum (the first NaN when it is
 /// NaN); the other three get 0. False where the CPU lacks AVX-512 (nothing written).
-pub fn max22_bwd_row(
-    x0: &[f32],
-    x1: &[f32],
-    m: &[f32],
-    g: &[f32],
-    d0: &mut [f32],
-    d1: &mut [f32],
-) -> bool {
+pub fn max22_bwd_row([x0, x1, m, g]: [&[f32]; 4], [d0, d1]: [&mut [f32]; 2]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if max_lanes() == 16 {
         let n = m.len();
