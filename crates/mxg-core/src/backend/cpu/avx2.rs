@@ -385,6 +385,86 @@ micro_kernel!(
     _mm512_storeu_ps
 );
 
+/// The whole 8x8 blocks of a transposition, in ymm registers: `out[p * cols + j] =
+/// src[j * cs + p]` for `p < k8`, `j < c8`, returning `(k8, c8)`: `k` and `cols` rounded down to
+/// multiples of 8, or (0, 0) where the CPU lacks AVX (the caller does the rest).
+///
+/// # Safety
+/// `src` must be readable at every `j * cs + p` and `out` writable at `k * cols` floats.
+pub unsafe fn transpose_blocks(
+    src: *const f32,
+    cs: isize,
+    k: usize,
+    cols: usize,
+    out: *mut f32,
+) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx") {
+        let (k8, c8) = (k / 8 * 8, cols / 8 * 8);
+        for j in (0..c8).step_by(8) {
+            for p in (0..k8).step_by(8) {
+                transpose8(
+                    src.offset(j as isize * cs + p as isize),
+                    cs,
+                    out.add(p * cols + j),
+                    cols,
+                );
+            }
+        }
+        return (k8, c8);
+    }
+    (0, 0)
+}
+
+/// One 8x8 block of `transpose_blocks`: rows of `src` at stride `ld` to rows of `out` at stride `ldo`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose8(src: *const f32, ld: isize, out: *mut f32, ldo: usize) {
+    // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped (written
+    // out: intrinsics in closures would not inherit this function's target feature).
+    let r0 = _mm256_loadu_ps(src);
+    let r1 = _mm256_loadu_ps(src.offset(ld));
+    let r2 = _mm256_loadu_ps(src.offset(2 * ld));
+    let r3 = _mm256_loadu_ps(src.offset(3 * ld));
+    let r4 = _mm256_loadu_ps(src.offset(4 * ld));
+    let r5 = _mm256_loadu_ps(src.offset(5 * ld));
+    let r6 = _mm256_loadu_ps(src.offset(6 * ld));
+    let r7 = _mm256_loadu_ps(src.offset(7 * ld));
+    let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+    let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+    let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+    let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+    let (u0, u1) = (
+        _mm256_shuffle_ps::<0x44>(t0, t2),
+        _mm256_shuffle_ps::<0xEE>(t0, t2),
+    );
+    let (u2, u3) = (
+        _mm256_shuffle_ps::<0x44>(t1, t3),
+        _mm256_shuffle_ps::<0xEE>(t1, t3),
+    );
+    let (u4, u5) = (
+        _mm256_shuffle_ps::<0x44>(t4, t6),
+        _mm256_shuffle_ps::<0xEE>(t4, t6),
+    );
+    let (u6, u7) = (
+        _mm256_shuffle_ps::<0x44>(t5, t7),
+        _mm256_shuffle_ps::<0xEE>(t5, t7),
+    );
+    let rows = [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ];
+    for (i, o) in rows.into_iter().enumerate() {
+        _mm256_storeu_ps(out.add(i * ldo), o);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
