@@ -728,36 +728,40 @@ def _flatten(x):
     """The arrays in a nested structure of lists/tuples/dicts, and a hashable description of the
     rest (non-array values by value), from which ``_unflatten`` rebuilds it."""
     arrays = []
+    return arrays, _describe(x, arrays)
 
-    def fmt(v):
-        if isinstance(v, _ndarray):
-            arrays.append(v)
-            return _ARRAY
-        if isinstance(v, (list, tuple)):
-            return (type(v), tuple(fmt(i) for i in v))
-        if isinstance(v, dict):
-            return (dict, tuple((k, fmt(i)) for k, i in sorted(v.items())))
-        try:
-            hash(v)
-        except TypeError:
-            raise MXNetTypeError(f"hybridized forward: argument {v!r} is neither an array nor hashable") from None
-        return ("value", v)
-    return arrays, fmt(x)
+
+# Module-level recursion, not nested closures: a closure that calls itself is a reference cycle,
+# which kept every hybridized call's input and output arrays alive until the garbage collector
+# ran (a ResNet block's process grew from 99 to 483 MB).
+def _describe(v, arrays):
+    if isinstance(v, _ndarray):
+        arrays.append(v)
+        return _ARRAY
+    if isinstance(v, (list, tuple)):
+        return (type(v), tuple(_describe(i, arrays) for i in v))
+    if isinstance(v, dict):
+        return (dict, tuple((k, _describe(i, arrays)) for k, i in sorted(v.items())))
+    try:
+        hash(v)
+    except TypeError:
+        raise MXNetTypeError(f"hybridized forward: argument {v!r} is neither an array nor hashable") from None
+    return ("value", v)
 
 
 def _unflatten(arrays, fmt):
-    it = iter(arrays)
+    return _build(fmt, iter(arrays))
 
-    def build(f):
-        if f is _ARRAY:
-            return next(it)
-        kind, items = f
-        if kind == "value":
-            return items
-        if kind is dict:
-            return {k: build(i) for k, i in items}
-        return kind(build(i) for i in items)
-    return build(fmt)
+
+def _build(f, it):
+    if f is _ARRAY:
+        return next(it)
+    kind, items = f
+    if kind == "value":
+        return items
+    if kind is dict:
+        return {k: _build(i, it) for k, i in items}
+    return kind(_build(i, it) for i in items)
 
 
 def _mxnet_format(fmt):
