@@ -1911,6 +1911,47 @@ pub(super) mod tests {
         }
     }
 
+    /// One-item direct convolutions from several threads at once, each run as a graph runs its
+    /// ops (`on_pool`: on a pool thread, rows split over the pool): a pool thread waiting for
+    /// one item's rows may take another thread's whole convolution meanwhile, which needs a
+    /// padded buffer of its own.
+    #[test]
+    fn direct_convolutions_from_several_threads_at_once() {
+        if !crate::backend::cpu::avx2::available() {
+            return;
+        }
+        let cs = case(1, 8, 16, 1, &[12, 40], &[3, 3], &[1, 1], &[1, 1], &[1, 1]);
+        let conv = parse_conv("Convolution", &attrs(&cs, false, cs.f), true, 0).unwrap();
+        let g = conv
+            .spec
+            .geom("Convolution", &[1, 8, 12, 40], cs.f)
+            .unwrap();
+        let f32v = |n: usize, seed: u64| -> Vec<f32> {
+            vals(n, seed).into_iter().map(|v| v as f32).collect()
+        };
+        let (x, w) = (f32v(g.x_len(), 1), f32v(cs.f * g.ck(), 2));
+        assert!(direct(Kernel::Fwd, &g).is_some());
+        let mut want = vec![0f32; g.y_len()];
+        gemm_kernel(Kernel::Fwd, &g, &x, &w, &mut want).unwrap();
+        let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..300 {
+                        // As a graph runs it: on a pool thread that splits its kernels.
+                        let got = crate::backend::cpu::on_pool(|| {
+                            let mut got = vec![0f32; g.y_len()];
+                            <f32 as ConvElem>::conv(Kernel::Fwd, &g, &x, &w, &mut got).unwrap();
+                            got
+                        });
+                        let got: Vec<f64> = got.iter().map(|&v| v as f64).collect();
+                        close(&got, &want, 1e-5);
+                    }
+                });
+            }
+        });
+    }
+
     #[test]
     fn gradient_kernels_are_adjoints() {
         for cs in cases() {

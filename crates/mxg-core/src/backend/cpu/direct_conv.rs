@@ -128,35 +128,37 @@ impl Direct {
     /// One item: pads it into this thread's buffer, then computes its output rows, split across
     /// the pool when `par`.
     fn item(&self, x: &[f32], w: &Packed, y: Ptr, y0: usize, par: bool) {
-        PADDED.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            let [dp, hp, wp] = self.padded();
-            buf.resize(self.c * dp * hp * wp, 0.0);
-            let [id, ih, iw] = self.img;
-            let [pd, ph, pw] = self.p;
-            // Every element written once: the input, or zero around it (the buffer holds the
-            // last item's values).
-            for (i, row) in buf.chunks_mut(wp).enumerate() {
-                let (r, z, c) = (i % hp, i / hp % dp, i / (hp * dp));
-                let (r, z) = (r.wrapping_sub(ph), z.wrapping_sub(pd));
-                if r >= ih || z >= id {
-                    row.fill(0.0);
-                    continue;
-                }
-                let src = ((c * id + z) * ih + r) * iw;
-                row[..pw].fill(0.0);
-                row[pw..pw + iw].copy_from_slice(&x[src..src + iw]);
-                row[pw + iw..].fill(0.0);
+        // Taken out while in use: waiting for the rows below, this thread may run another
+        // convolution's job (a graph run from another thread), which then pads into a buffer
+        // of its own (borrowed for the whole call, the thread-local panicked there).
+        let mut buf = PADDED.take();
+        let [dp, hp, wp] = self.padded();
+        buf.resize(self.c * dp * hp * wp, 0.0);
+        let [id, ih, iw] = self.img;
+        let [pd, ph, pw] = self.p;
+        // Every element written once: the input, or zero around it (the buffer holds the
+        // last item's values).
+        for (i, row) in buf.chunks_mut(wp).enumerate() {
+            let (r, z, c) = (i % hp, i / hp % dp, i / (hp * dp));
+            let (r, z) = (r.wrapping_sub(ph), z.wrapping_sub(pd));
+            if r >= ih || z >= id {
+                row.fill(0.0);
+                continue;
             }
-            let off = self.offsets();
-            let (xp, rows): (&[f32], _) = (&buf, 0..self.out[0] * self.out[1]);
-            if par {
-                rows.into_par_iter()
-                    .for_each(|r| self.row(xp, &off, w, y, y0, r));
-            } else {
-                rows.for_each(|r| self.row(xp, &off, w, y, y0, r));
-            }
-        })
+            let src = ((c * id + z) * ih + r) * iw;
+            row[..pw].fill(0.0);
+            row[pw..pw + iw].copy_from_slice(&x[src..src + iw]);
+            row[pw + iw..].fill(0.0);
+        }
+        let off = self.offsets();
+        let (xp, rows): (&[f32], _) = (&buf, 0..self.out[0] * self.out[1]);
+        if par {
+            rows.into_par_iter()
+                .for_each(|r| self.row(xp, &off, w, y, y0, r));
+        } else {
+            rows.for_each(|r| self.row(xp, &off, w, y, y0, r));
+        }
+        PADDED.set(buf);
     }
 
     /// The padded-buffer offset of every reduction step (channel, tap) of one group.
