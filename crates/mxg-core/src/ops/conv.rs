@@ -1914,7 +1914,7 @@ pub(super) mod tests {
     /// One-item direct convolutions from several threads at once, each run as a graph runs its
     /// ops (`on_pool`: on a pool thread, rows split over the pool): a pool thread waiting for
     /// one item's rows may take another thread's whole convolution meanwhile, which needs a
-    /// padded buffer of its own.
+    /// padded buffer of its own and must leave the waiting job owning the pool.
     #[test]
     fn direct_convolutions_from_several_threads_at_once() {
         if !crate::backend::cpu::avx2::available() {
@@ -1942,6 +1942,10 @@ pub(super) mod tests {
                         let got = crate::backend::cpu::on_pool(|| {
                             let mut got = vec![0f32; g.y_len()];
                             <f32 as ConvElem>::conv(Kernel::Fwd, &g, &x, &w, &mut got).unwrap();
+                            // Still splitting across the pool after another thread's job ran
+                            // here meanwhile.
+                            let cpu = crate::backend::cpu::kernel_threads();
+                            assert_eq!(cpu, crate::backend::cpu::num_threads());
                             got
                         });
                         let got: Vec<f64> = got.iter().map(|&v| v as f64).collect();

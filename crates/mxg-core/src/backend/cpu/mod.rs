@@ -48,16 +48,17 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if num_threads() <= 1 || rayon::current_thread_index().is_some() {
         return f();
     }
-    struct Owner;
+    // Restores the flag as it was: this job may run on a pool thread that is waiting inside
+    // another thread's `on_pool` job (work stealing), which keeps owning the pool after it.
+    struct Owner(bool);
     impl Drop for Owner {
         fn drop(&mut self) {
-            OWNS_POOL.set(false);
+            OWNS_POOL.set(self.0);
         }
     }
     rayon::join(
         || {
-            OWNS_POOL.set(true);
-            let _owner = Owner;
+            let _owner = Owner(OWNS_POOL.replace(true));
             f()
         },
         || (),
