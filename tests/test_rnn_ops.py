@@ -90,6 +90,24 @@ def test_sequence_length():
             onp.testing.assert_allclose(got.asnumpy(), w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode,proj", [("lstm", None), ("lstm", 7), ("gru", None), ("rnn_tanh", None),
+                                       ("rnn_relu", None)])
+def test_batch_rows_split_across_threads(mode, proj):
+    """Enough rows and units for the step loop to give each thread a chunk of the batch (its
+    rows' product, then their cells): 5 rows in chunks of 3 and 2 on 2 threads, sequence
+    lengths ending rows in either chunk; float64 (plain products) and float32 (packed ones)."""
+    hidden, n, lengths = 512, 5, onp.array([3, 1, 2, 3, 2])
+    x, params, h0, c0 = setup(mode, 1, hidden, 2, t=3, n=n, i=8, proj=proj, scale=0.1)
+    want = ref.rnn(mode, x, params, h0, c0, 1, hidden, 2, proj=proj, lengths=lengths)
+    kw = dict(sequence_length=np.array(lengths, dtype="int32"), use_sequence_length=True, projection_size=proj)
+    for dtype, tol in (("float64", 1e-10), ("float32", 2e-4)):
+        arr = lambda a: None if a is None else np.array(a, dtype=dtype)  # noqa: E731
+        outs = npx.rnn(arr(x), arr(params), arr(h0), arr(c0), mode=mode, state_size=hidden, num_layers=1,
+                       bidirectional=True, state_outputs=True, **kw)
+        for got, w in zip(outs, want):
+            onp.testing.assert_allclose(got.asnumpy(), w, rtol=tol, atol=tol)
+
+
 def grad_case(mode, layers, dirs, proj=None, **kw):
     hidden = 2
     x, params, h0, c0 = setup(mode, layers, hidden, dirs, t=3, n=2, i=3, proj=proj, scale=0.8)
