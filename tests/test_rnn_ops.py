@@ -106,6 +106,28 @@ def test_batch_rows_split_across_threads(mode, proj):
                        bidirectional=True, state_outputs=True, **kw)
         for got, w in zip(outs, want):
             onp.testing.assert_allclose(got.asnumpy(), w, rtol=tol, atol=tol)
+    # The backward of the same split, against a central difference along one random direction
+    # of every input at once (float64).
+    lstm = mode == "lstm"
+    ins = [x, params, h0] + ([c0] if lstm else [])
+
+    def f(*a):
+        outs = npx.rnn(a[0], a[1], a[2], a[3] if lstm else None, mode=mode, state_size=hidden, num_layers=1,
+                       bidirectional=True, state_outputs=True, **kw)
+        return np.concatenate([o.reshape(-1) for o in outs])
+    xs = [np.array(a, dtype="float64") for a in ins]
+    wts = rng.uniform(0.5, 1.5, f(*xs).shape)
+    for v in xs:
+        v.attach_grad()
+    with mx.autograd.record():
+        (f(*xs) * np.array(wts, dtype="float64")).sum().backward()
+    dirs = [rng.uniform(-1, 1, a.shape) for a in ins]
+
+    def loss(e):
+        return float((f(*[np.array(a + e * d, dtype="float64") for a, d in zip(ins, dirs)]).asnumpy() * wts).sum())
+    numeric = (loss(1e-6) - loss(-1e-6)) / 2e-6
+    analytic = sum(float((v.grad.asnumpy() * d).sum()) for v, d in zip(xs, dirs))
+    assert abs(numeric - analytic) <= 1e-5 * max(1.0, abs(analytic)), (numeric, analytic)
 
 
 def grad_case(mode, layers, dirs, proj=None, **kw):

@@ -987,6 +987,13 @@ impl<T: Elem> Ctxt<'_, T> {
         let mut hpre_all = vec![T::zero(); if proj.is_some() { tn * h } else { 0 }];
         let mut dhpre = vec![T::zero(); if proj.is_some() { nb * h } else { 0 }];
         let par = par_rows(nb, h);
+        // One chunk of batch rows per thread, as in `dir_steps`: each its rows' cells, then
+        // their product back to the state before.
+        let chunks = if par { num_threads().min(nb) } else { 1 };
+        let (per, threads) = (
+            nb.div_ceil(chunks),
+            if chunks > 1 { 1 } else { cpu::kernel_threads() },
+        );
         let wh = StepMat::new(gh, r, (w, slot.wh, r, 1));
         for step in (0..nt).rev() {
             let t = if rev { nt - 1 - step } else { step };
@@ -1008,15 +1015,14 @@ impl<T: Elem> Ctxt<'_, T> {
                     &mut dhpre,
                 )?;
             }
-            let (dh_r, dhpre_r) = (&dh, &dhpre);
-            let row = |n: usize, [a, dcn, hpo, ah, dir]: [&mut [T]; 5]| {
+            let dhpre_r = &dhpre;
+            let row = |n: usize, dh: &[T], [a, dcn, hpo, ah, dir]: [&mut [T]; 5]| {
                 if !valid(lens, t, n) {
                     return;
                 }
                 let row = t * nb + n;
                 let g = &fw.gates[row * kept..(row + 1) * kept];
                 let tp = starts(lens, t, n, nt, rev);
-                let dh = &dh_r[n * r..(n + 1) * r];
                 match s.mode {
                     Mode::Lstm => {
                         let cp = match tp {
@@ -1090,30 +1096,50 @@ impl<T: Elem> Ctxt<'_, T> {
             } else {
                 &mut []
             };
-            let rows = row_parts(
-                nb,
+            let parts = row_parts(
+                nb.div_ceil(per),
                 [
-                    (dat, gh),
-                    (&mut dc, h),
-                    (hpt, h),
-                    (daht, gh),
-                    (&mut direct, r),
+                    (dat, per * gh),
+                    (&mut dc, per * h),
+                    (hpt, per * h),
+                    (daht, per * gh),
+                    (&mut direct, per * r),
+                    (&mut dh, per * r),
+                    (&mut tmp, per * r),
                 ],
             );
-            if par {
-                rows.into_par_iter()
+            let chunk = |i: usize, [a, dcn, hpo, ah, dir, dhc, tm]: [&mut [T]; 7]| -> Result<()> {
+                let (n0, m) = (i * per, dhc.len() / r);
+                let rows = row_parts(
+                    m,
+                    [
+                        (&mut *a, gh),
+                        (&mut *dcn, h),
+                        (hpo, h),
+                        (&mut *ah, gh),
+                        (&mut *dir, r),
+                    ],
+                );
+                for (k, p) in rows.into_iter().enumerate() {
+                    row(n0 + k, &dhc[k * r..(k + 1) * r], p);
+                }
+                wh.mul(m, if gru { ah } else { a }, tm, threads)?;
+                for k in (0..m).filter(|&k| valid(lens, t, n0 + k)) {
+                    for j in 0..r {
+                        let dd = if gru { dir[k * r + j] } else { T::zero() };
+                        dhc[k * r + j] = tm[k * r + j] + dd;
+                    }
+                }
+                Ok(())
+            };
+            if chunks > 1 {
+                parts
+                    .into_par_iter()
                     .enumerate()
-                    .for_each(|(n, p)| row(n, p));
+                    .try_for_each(|(i, p)| chunk(i, p))?;
             } else {
-                rows.into_iter().enumerate().for_each(|(n, p)| row(n, p));
-            }
-            let src = if gru { &dah } else { &da };
-            let threads = cpu::kernel_threads();
-            wh.mul(nb, &src[t * nb * gh..(t + 1) * nb * gh], &mut tmp, threads)?;
-            for n in (0..nb).filter(|&n| valid(lens, t, n)) {
-                for j in 0..r {
-                    let dd = if gru { direct[n * r + j] } else { T::zero() };
-                    dh[n * r + j] = tmp[n * r + j] + dd;
+                for (i, p) in parts.into_iter().enumerate() {
+                    chunk(i, p)?;
                 }
             }
         }
