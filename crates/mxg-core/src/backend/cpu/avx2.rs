@@ -420,48 +420,32 @@ pub unsafe fn transpose_blocks(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn transpose8(src: *const f32, ld: isize, out: *mut f32, ldo: usize) {
-    // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped (written
-    // out: intrinsics in closures would not inherit this function's target feature).
-    let r0 = _mm256_loadu_ps(src);
-    let r1 = _mm256_loadu_ps(src.offset(ld));
-    let r2 = _mm256_loadu_ps(src.offset(2 * ld));
-    let r3 = _mm256_loadu_ps(src.offset(3 * ld));
-    let r4 = _mm256_loadu_ps(src.offset(4 * ld));
-    let r5 = _mm256_loadu_ps(src.offset(5 * ld));
-    let r6 = _mm256_loadu_ps(src.offset(6 * ld));
-    let r7 = _mm256_loadu_ps(src.offset(7 * ld));
-    let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
-    let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
-    let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
-    let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
-    let (u0, u1) = (
-        _mm256_shuffle_ps::<0x44>(t0, t2),
-        _mm256_shuffle_ps::<0xEE>(t0, t2),
-    );
-    let (u2, u3) = (
-        _mm256_shuffle_ps::<0x44>(t1, t3),
-        _mm256_shuffle_ps::<0xEE>(t1, t3),
-    );
-    let (u4, u5) = (
-        _mm256_shuffle_ps::<0x44>(t4, t6),
-        _mm256_shuffle_ps::<0xEE>(t4, t6),
-    );
-    let (u6, u7) = (
-        _mm256_shuffle_ps::<0x44>(t5, t7),
-        _mm256_shuffle_ps::<0xEE>(t5, t7),
-    );
-    let rows = [
-        _mm256_permute2f128_ps::<0x20>(u0, u4),
-        _mm256_permute2f128_ps::<0x20>(u1, u5),
-        _mm256_permute2f128_ps::<0x20>(u2, u6),
-        _mm256_permute2f128_ps::<0x20>(u3, u7),
-        _mm256_permute2f128_ps::<0x31>(u0, u4),
-        _mm256_permute2f128_ps::<0x31>(u1, u5),
-        _mm256_permute2f128_ps::<0x31>(u2, u6),
-        _mm256_permute2f128_ps::<0x31>(u3, u7),
-    ];
-    for (i, o) in rows.into_iter().enumerate() {
-        _mm256_storeu_ps(out.add(i * ldo), o);
+    // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped (loops,
+    // not closures: intrinsics in a closure would not inherit this function's target feature).
+    let mut r = [_mm256_setzero_ps(); 8];
+    for (i, v) in r.iter_mut().enumerate() {
+        *v = _mm256_loadu_ps(src.offset(i as isize * ld));
+    }
+    let mut t = r;
+    for i in 0..4 {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let mut u = t;
+    for k in 0..4 {
+        let (a, b) = (t[k / 2 * 4 + k % 2], t[k / 2 * 4 + k % 2 + 2]);
+        u[2 * k] = _mm256_shuffle_ps::<0x44>(a, b);
+        u[2 * k + 1] = _mm256_shuffle_ps::<0xEE>(a, b);
+    }
+    for i in 0..4 {
+        _mm256_storeu_ps(
+            out.add(i * ldo),
+            _mm256_permute2f128_ps::<0x20>(u[i], u[i + 4]),
+        );
+        _mm256_storeu_ps(
+            out.add((i + 4) * ldo),
+            _mm256_permute2f128_ps::<0x31>(u[i], u[i + 4]),
+        );
     }
 }
 
