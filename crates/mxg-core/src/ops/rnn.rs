@@ -820,15 +820,7 @@ impl<T: Elem> Ctxt<'_, T> {
         // region a step, and each thread reads the gates it computed. With the product split
         // by columns and a second region for the cells, 2 threads ran the inference of
         // `benches/lstm.py` 1.70x as fast as one; this way 1.77x (same-process A/B 0.86-0.95).
-        let chunks = if par_rows(nb, h) {
-            num_threads().min(nb)
-        } else {
-            1
-        };
-        let (per, threads) = (
-            nb.div_ceil(chunks),
-            if chunks > 1 { 1 } else { cpu::kernel_threads() },
-        );
+        let (per, threads) = row_chunks(nb, h);
         let wh = StepMat::new(r, gh, (w, slot.wh, 1, r));
         for step in 0..nt {
             let t = if rev { nt - 1 - step } else { step };
@@ -916,16 +908,7 @@ impl<T: Elem> Ctxt<'_, T> {
                 }
                 Ok(())
             };
-            if chunks > 1 {
-                parts
-                    .into_par_iter()
-                    .enumerate()
-                    .try_for_each(|(i, p)| chunk(i, p))?;
-            } else {
-                for (i, p) in parts.into_iter().enumerate() {
-                    chunk(i, p)?;
-                }
-            }
+            each_chunk(parts, chunk)?;
             if let Some(wr) = proj {
                 mm(nb, r, h, (&hpre, 0, h, 1), (w, wr, 1, h), &mut rtmp)?;
                 for n in (0..nb).filter(|&n| valid(lens, t, n)) {
@@ -989,11 +972,7 @@ impl<T: Elem> Ctxt<'_, T> {
         let par = par_rows(nb, h);
         // One chunk of batch rows per thread, as in `dir_steps`: each its rows' cells, then
         // their product back to the state before.
-        let chunks = if par { num_threads().min(nb) } else { 1 };
-        let (per, threads) = (
-            nb.div_ceil(chunks),
-            if chunks > 1 { 1 } else { cpu::kernel_threads() },
-        );
+        let (per, threads) = row_chunks(nb, h);
         let wh = StepMat::new(gh, r, (w, slot.wh, r, 1));
         for step in (0..nt).rev() {
             let t = if rev { nt - 1 - step } else { step };
@@ -1132,16 +1111,7 @@ impl<T: Elem> Ctxt<'_, T> {
                 }
                 Ok(())
             };
-            if chunks > 1 {
-                parts
-                    .into_par_iter()
-                    .enumerate()
-                    .try_for_each(|(i, p)| chunk(i, p))?;
-            } else {
-                for (i, p) in parts.into_iter().enumerate() {
-                    chunk(i, p)?;
-                }
-            }
+            each_chunk(parts, chunk)?;
         }
         // The states each step started from, for the recurrent weight's gradient.
         let mut hprev = vec![T::zero(); tn * r];
@@ -1232,6 +1202,29 @@ fn blocks_mut<T, const K: usize>(row: &mut [T], h: usize) -> [&mut [T]; K] {
         rest = tail;
         block
     })
+}
+
+/// How a step loop splits the batch of `nb` rows of `h` units: (rows per chunk, threads for each
+/// chunk's product). One chunk per thread when the rows are worth splitting (`par_rows`), each
+/// chunk's product then on its own thread; else one chunk, its product split across the pool.
+fn row_chunks(nb: usize, h: usize) -> (usize, usize) {
+    if par_rows(nb, h) {
+        (nb.div_ceil(num_threads().min(nb)), 1)
+    } else {
+        (nb, cpu::kernel_threads())
+    }
+}
+
+/// Runs `f(i, part)` on each chunk of `row_chunks`, in parallel when there are several.
+fn each_chunk<P: Send>(parts: Vec<P>, f: impl Fn(usize, P) -> Result<()> + Sync) -> Result<()> {
+    if parts.len() > 1 {
+        parts
+            .into_par_iter()
+            .enumerate()
+            .try_for_each(|(i, p)| f(i, p))
+    } else {
+        parts.into_iter().enumerate().try_for_each(|(i, p)| f(i, p))
+    }
 }
 
 /// Splits `K` buffers into the rows of `nb` batch items, row `n` of buffer `k` being
